@@ -1,0 +1,97 @@
+"""gdtx: composable gradient transformations for JAX.
+
+Every optimizer is a short ``chain`` of small building blocks, each a pure
+``init``/``update`` pair whose docstring carries its update equation in one
+notation (README.md, "Notation"): g the incoming update, m and v the first and
+second moments, α the learning rate, β₁ and β₂ decay rates, ε the stabiliser,
+λ the weight decay and t = count + 1 the step number counted from 1.
+
+Example:
+    >>> import jax, jax.numpy as jnp, gdtx
+    >>> opt = gdtx.adam(0.1)
+    >>> params = {"x": jnp.array([1.0, -2.0])}
+    >>> state = opt.init(params)
+    >>> grads = jax.grad(lambda p: jnp.sum(p["x"] ** 2))(params)
+    >>> updates, state = opt.update(grads, state, params)
+    >>> gdtx.apply_updates(params, updates)["x"]
+    Array([ 0.9, -1.9], dtype=float32)
+"""
+
+from ._adaptive import AdadeltaState as AdadeltaState
+from ._adaptive import AdamState as AdamState
+from ._adaptive import NadamState as NadamState
+from ._adaptive import RmsState as RmsState
+from ._adaptive import ScaleByAdadelta as ScaleByAdadelta
+from ._adaptive import ScaleByAdam as ScaleByAdam
+from ._adaptive import ScaleByAdamax as ScaleByAdamax
+from ._adaptive import ScaleByNadam as ScaleByNadam
+from ._adaptive import ScaleByRms as ScaleByRms
+from ._adaptive import ScaleByRss as ScaleByRss
+from ._adaptive import VState as VState
+from ._adaptive import scale_by_adadelta as scale_by_adadelta
+from ._adaptive import scale_by_adam as scale_by_adam
+from ._adaptive import scale_by_adamax as scale_by_adamax
+from ._adaptive import scale_by_nadam as scale_by_nadam
+from ._adaptive import scale_by_rms as scale_by_rms
+from ._adaptive import scale_by_rss as scale_by_rss
+from ._algorithms import adadelta as adadelta
+from ._algorithms import adagrad as adagrad
+from ._algorithms import adam as adam
+from ._algorithms import adamax as adamax
+from ._algorithms import adamw as adamw
+from ._algorithms import lars as lars
+from ._algorithms import momentum as momentum
+from ._algorithms import nadam as nadam
+from ._algorithms import rmsprop as rmsprop
+from ._algorithms import sgd as sgd
+from ._base import EmptyState as EmptyState
+from ._base import OptState as OptState
+from ._base import PytreeDataclass as PytreeDataclass
+from ._base import Transform as Transform
+from ._base import apply_updates as apply_updates
+from ._base import safe_increment as safe_increment
+from ._base import static as static
+from ._combine import Chain as Chain
+from ._combine import Masked as Masked
+from ._combine import OptaxTransform as OptaxTransform
+from ._combine import chain as chain
+from ._combine import masked as masked
+from ._moments import bias_correction as bias_correction
+from ._moments import ewma as ewma
+from ._moments import ewma_step as ewma_step
+from ._momentum import Ema as Ema
+from ._momentum import MState as MState
+from ._momentum import Trace as Trace
+from ._momentum import ema as ema
+from ._momentum import trace as trace
+from ._scale import AddDecayedWeights as AddDecayedWeights
+from ._scale import Clip as Clip
+from ._scale import ClipByGlobalNorm as ClipByGlobalNorm
+from ._scale import Scale as Scale
+from ._scale import ScaleByLearningRate as ScaleByLearningRate
+from ._scale import ScaleBySchedule as ScaleBySchedule
+from ._scale import ScaleByTrustRatio as ScaleByTrustRatio
+from ._scale import add_decayed_weights as add_decayed_weights
+from ._scale import clip as clip
+from ._scale import clip_by_global_norm as clip_by_global_norm
+from ._scale import scale as scale
+from ._scale import scale_by_learning_rate as scale_by_learning_rate
+from ._scale import scale_by_schedule as scale_by_schedule
+from ._scale import scale_by_trust_ratio as scale_by_trust_ratio
+from ._schedules import Schedule as Schedule
+from ._schedules import as_schedule as as_schedule
+from ._schedules import constant_schedule as constant_schedule
+from ._schedules import cosine_decay_schedule as cosine_decay_schedule
+from ._schedules import exponential_decay as exponential_decay
+from ._schedules import inverse_sqrt_decay as inverse_sqrt_decay
+from ._schedules import inverse_time_decay as inverse_time_decay
+from ._schedules import join_schedules as join_schedules
+from ._schedules import linear_schedule as linear_schedule
+from ._schedules import piecewise_constant_schedule as piecewise_constant_schedule
+from ._schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from ._tree import global_norm as global_norm
+
+__version__ = "0.1.0"
+
+GradientTransformation = Transform
+"""Alias of :class:`Transform`, for readers coming from Optax."""

@@ -1,0 +1,439 @@
+"""Per-coordinate adaptive scaling: RMSProp, AdaGrad, Adadelta, Adam, Adamax, NAdam.
+
+Second moments use |g|², so complex parameters get real, non-negative
+accumulators, as in the literature on complex-valued optimisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._base import Params, Transform, Updates, check_range, hyper, static
+from ._moments import bias_correction, ewma_step
+from ._tree import abs_sq, elementwise, real_zeros_like_tree, zeros_like_tree
+
+
+def _denominator(v: jax.Array, eps: Any, eps_in_sqrt: bool) -> jax.Array:
+    """√(v + ε) or √v + ε."""
+    e = hyper(eps, v.dtype)
+    return jnp.sqrt(v + e) if eps_in_sqrt else jnp.sqrt(v) + e
+
+
+def _accumulate(v: jax.Array, x: jax.Array) -> jax.Array:
+    """v + x in x's (compute) precision, stored in v's dtype."""
+    return (v.astype(x.dtype) + x).astype(v.dtype)
+
+
+class RmsState(NamedTuple):
+    """State of :class:`ScaleByRms`.
+
+    Attributes:
+        m: EWMA of g (only when centred, else ``None``).
+        v: EWMA of |g|².
+    """
+
+    m: Any
+    v: Any
+
+
+class ScaleByRms(Transform):
+    """Divides by the root mean square of past updates (RMSProp; Tieleman & Hinton, 2012).
+
+    $$ v \\leftarrow \\beta v + (1-\\beta) g^2, \\quad
+       m \\leftarrow \\beta m + (1-\\beta) g \\;\\text{(centred)}, \\quad
+       \\text{out} = \\frac{g}{\\sqrt{\\hat v - \\hat m^2 + \\varepsilon}}
+       \\;\\text{ or }\\; \\frac{g}{\\sqrt{\\hat v - \\hat m^2} + \\varepsilon} $$
+
+    v starts at ``initial_scale``; m̂ = m² term only when centred (Graves,
+    2013); v̂ = v / (1 − βᵗ) and m̂ likewise only with ``bias_correction``.
+
+    Attributes:
+        decay: β in [0, 1).
+        eps: ε ≥ 0.
+        initial_scale: the initial value of v (≥ 0).
+        eps_in_sqrt: ε inside the root (Optax, Graves) or outside (PyTorch).
+        centered: subtract the squared mean (Graves, 2013).
+        bias_correction: divide m and v by 1 − βᵗ.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_rms(decay=0.9, eps=0.0)
+        >>> g = jnp.array([2.0])
+        >>> tx.update(g, tx.init(g))[0].round(4)  # 2 / √(0.1·4)
+        Array([3.1623], dtype=float32)
+    """
+
+    decay: Any = 0.9
+    eps: Any = 1e-8
+    initial_scale: Any = 0.0
+    eps_in_sqrt: bool = static(default=True)
+    centered: bool = static(default=False)
+    bias_correction: bool = static(default=False)
+
+    def __post_init__(self) -> None:
+        check_range("scale_by_rms", "decay", self.decay, 0.0, 1.0, high_open=True)
+        check_range("scale_by_rms", "eps", self.eps, 0.0)
+        check_range("scale_by_rms", "initial_scale", self.initial_scale, 0.0)
+
+    def init_state(self, params: Params) -> RmsState:
+        v = jax.tree.map(
+            lambda z: jnp.full_like(z, self.initial_scale), real_zeros_like_tree(params)
+        )
+        return RmsState(m=zeros_like_tree(params) if self.centered else None, v=v)
+
+    def step(
+        self, updates: Updates, state: RmsState, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, RmsState]:
+        v = ewma_step(state.v, abs_sq(updates), self.decay)  # v ← β·v + (1−β)·|g|²
+        m = ewma_step(state.m, updates, self.decay) if self.centered else None  # m ← β·m + (1−β)·g
+        c = bias_correction(self.decay, count) if self.bias_correction else jnp.ones([])
+
+        def out(g: jax.Array, v: jax.Array, *m: jax.Array) -> jax.Array:
+            v_hat = v / c.astype(v.dtype)  # v̂ = v / (1−βᵗ)
+            if m:
+                m_hat = m[0] / c.astype(m[0].dtype)
+                v_hat = v_hat - (jnp.real(m_hat) ** 2 + jnp.imag(m_hat) ** 2)  # v̂ − |m̂|²
+            return g / _denominator(v_hat, self.eps, self.eps_in_sqrt).astype(g.dtype)
+
+        trees = (updates, v, m) if self.centered else (updates, v)
+        return elementwise(out, updates, *trees), RmsState(m=m, v=v)
+
+
+class VState(NamedTuple):
+    """State of :class:`ScaleByRss`.
+
+    Attributes:
+        v: the running sum of |g|².
+    """
+
+    v: Any
+
+
+class ScaleByRss(Transform):
+    """Divides by the root of the sum of squared past updates (AdaGrad; Duchi et al., 2011).
+
+    $$ v \\leftarrow v + g^2, \\qquad
+       \\text{out} = \\frac{g}{\\sqrt v + \\varepsilon}
+       \\;\\text{ or }\\; \\frac{g}{\\sqrt{v + \\varepsilon}} $$
+
+    v starts at ``initial_accumulator_value``. Where v = 0 (a coordinate that
+    has only seen zero gradients) the output is 0.
+
+    Attributes:
+        initial_accumulator_value: v₀ ≥ 0.
+        eps: ε ≥ 0.
+        eps_in_sqrt: ε inside the root (Optax) or outside (the paper, PyTorch).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_rss(eps=0.0)
+        >>> g = jnp.array([3.0])
+        >>> tx.update(g, tx.init(g))[0]
+        Array([1.], dtype=float32)
+    """
+
+    initial_accumulator_value: Any = 0.0
+    eps: Any = 1e-10
+    eps_in_sqrt: bool = static(default=False)
+
+    def __post_init__(self) -> None:
+        check_range(
+            "scale_by_rss", "initial_accumulator_value", self.initial_accumulator_value, 0.0
+        )
+        check_range("scale_by_rss", "eps", self.eps, 0.0)
+
+    def init_state(self, params: Params) -> VState:
+        return VState(
+            v=jax.tree.map(
+                lambda z: jnp.full_like(z, self.initial_accumulator_value),
+                real_zeros_like_tree(params),
+            )
+        )
+
+    def step(
+        self, updates: Updates, state: VState, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, VState]:
+        v = jax.tree.map(_accumulate, state.v, abs_sq(updates))  # v ← v + |g|²
+
+        def out(g: jax.Array, v: jax.Array) -> jax.Array:
+            safe = jnp.where(v > 0, _denominator(v, self.eps, self.eps_in_sqrt), 1.0)
+            return jnp.where(v > 0, g / safe.astype(g.dtype), jnp.zeros_like(g))
+
+        return elementwise(out, updates, updates, v), VState(v=v)
+
+
+class AdadeltaState(NamedTuple):
+    """State of :class:`ScaleByAdadelta`.
+
+    Attributes:
+        v: EWMA of |g|² (Zeiler's E[g²]).
+        d: EWMA of the squared output steps (Zeiler's E[Δθ²]).
+    """
+
+    v: Any
+    d: Any
+
+
+class ScaleByAdadelta(Transform):
+    """Adadelta's unit-corrected step (Zeiler, 2012, arXiv:1212.5701, Algorithm 1).
+
+    $$ v \\leftarrow \\rho v + (1-\\rho) g^2, \\quad
+       \\Delta = \\frac{\\sqrt{d + \\varepsilon}}{\\sqrt{v + \\varepsilon}}\\, g, \\quad
+       d \\leftarrow \\rho d + (1-\\rho) \\Delta^2, \\quad \\text{out} = \\Delta $$
+
+    Attributes:
+        rho: ρ in [0, 1).
+        eps: ε > 0 (it also sets the size of the first steps).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_adadelta(rho=0.9, eps=1e-6)
+        >>> g = jnp.array([1.0])
+        >>> tx.update(g, tx.init(g))[0].round(6)  # √ε / √(0.1 + ε)
+        Array([0.003162], dtype=float32)
+    """
+
+    rho: Any = 0.95
+    eps: Any = 1e-6
+
+    def __post_init__(self) -> None:
+        check_range("scale_by_adadelta", "rho", self.rho, 0.0, 1.0, high_open=True)
+        check_range("scale_by_adadelta", "eps", self.eps, 0.0, low_open=True)
+
+    def init_state(self, params: Params) -> AdadeltaState:
+        return AdadeltaState(v=real_zeros_like_tree(params), d=real_zeros_like_tree(params))
+
+    def step(
+        self, updates: Updates, state: AdadeltaState, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, AdadeltaState]:
+        v = ewma_step(state.v, abs_sq(updates), self.rho)  # v ← ρ·v + (1−ρ)·|g|²
+
+        def delta(g: jax.Array, v: jax.Array, d: jax.Array) -> jax.Array:
+            e = hyper(self.eps, v.dtype)
+            return (jnp.sqrt(d + e) / jnp.sqrt(v + e)).astype(g.dtype) * g  # Δ = √(d+ε)/√(v+ε)·g
+
+        out = elementwise(delta, updates, updates, v, state.d)
+        d = ewma_step(state.d, abs_sq(out), self.rho)  # d ← ρ·d + (1−ρ)·|Δ|²
+        return out, AdadeltaState(v=v, d=d)
+
+
+class AdamState(NamedTuple):
+    """State of :class:`ScaleByAdam` and :class:`ScaleByAdamax`.
+
+    Attributes:
+        m: EWMA of g (first moment).
+        v: EWMA of |g|² (Adam) or the exponentially weighted infinity norm u (Adamax).
+    """
+
+    m: Any
+    v: Any
+
+
+class ScaleByAdam(Transform):
+    """Adam's bias-corrected moment ratio (Kingma & Ba, 2015, arXiv:1412.6980, Algorithm 1).
+
+    $$ m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad
+       v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2, \\quad
+       \\hat m = \\frac{m}{1-\\beta_1^t}, \\quad \\hat v = \\frac{v}{1-\\beta_2^t}, \\quad
+       \\text{out} = \\frac{\\hat m}{\\sqrt{\\hat v + \\varepsilon_{root}} + \\varepsilon} $$
+
+    Attributes:
+        b1: β₁ in [0, 1).
+        b2: β₂ in [0, 1).
+        eps: ε ≥ 0, outside the root.
+        eps_root: ε inside the root (≥ 0); useful when differentiating through Adam.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_adam()
+        >>> g = jnp.array([0.5, -2.0])
+        >>> tx.update(g, tx.init(g))[0]  # the first step is sign(g)
+        Array([ 1., -1.], dtype=float32)
+    """
+
+    b1: Any = 0.9
+    b2: Any = 0.999
+    eps: Any = 1e-8
+    eps_root: Any = 0.0
+
+    def __post_init__(self) -> None:
+        check_range("scale_by_adam", "b1", self.b1, 0.0, 1.0, high_open=True)
+        check_range("scale_by_adam", "b2", self.b2, 0.0, 1.0, high_open=True)
+        check_range("scale_by_adam", "eps", self.eps, 0.0)
+        check_range("scale_by_adam", "eps_root", self.eps_root, 0.0)
+
+    def init_state(self, params: Params) -> AdamState:
+        return AdamState(m=zeros_like_tree(params), v=real_zeros_like_tree(params))
+
+    def step(
+        self, updates: Updates, state: AdamState, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, AdamState]:
+        m = ewma_step(state.m, updates, self.b1)  # m ← β₁·m + (1−β₁)·g
+        v = ewma_step(state.v, abs_sq(updates), self.b2)  # v ← β₂·v + (1−β₂)·|g|²
+        c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
+
+        def out(m: jax.Array, v: jax.Array) -> jax.Array:
+            m_hat = m / c1.astype(m.dtype)  # m̂ = m / (1−β₁ᵗ)
+            v_hat = v / c2.astype(v.dtype)  # v̂ = v / (1−β₂ᵗ)
+            denom = jnp.sqrt(v_hat + hyper(self.eps_root, v.dtype)) + hyper(self.eps, v.dtype)
+            return m_hat / denom.astype(m.dtype)
+
+        return elementwise(out, updates, m, v), AdamState(m=m, v=v)
+
+
+class ScaleByAdamax(Transform):
+    """Adamax: Adam with the infinity norm (Kingma & Ba, 2015, Algorithm 2).
+
+    $$ m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad
+       u \\leftarrow \\max(\\beta_2 u, |g|), \\quad
+       \\text{out} = \\frac{m}{(1-\\beta_1^t)(u + \\varepsilon)} $$
+
+    With ``eps_in_max`` (PyTorch's form), u ← max(β₂u, |g| + ε) and the output
+    is m / ((1 − β₁ᵗ) u). The state field ``v`` holds u.
+
+    Attributes:
+        b1: β₁ in [0, 1).
+        b2: β₂ in [0, 1).
+        eps: ε ≥ 0.
+        eps_in_max: add ε inside the max instead of to the denominator.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_adamax(eps=0.0)
+        >>> g = jnp.array([-3.0])
+        >>> tx.update(g, tx.init(g))[0].round(6)
+        Array([-1.], dtype=float32)
+    """
+
+    b1: Any = 0.9
+    b2: Any = 0.999
+    eps: Any = 1e-8
+    eps_in_max: bool = static(default=False)
+
+    def __post_init__(self) -> None:
+        check_range("scale_by_adamax", "b1", self.b1, 0.0, 1.0, high_open=True)
+        check_range("scale_by_adamax", "b2", self.b2, 0.0, 1.0, high_open=True)
+        check_range("scale_by_adamax", "eps", self.eps, 0.0)
+
+    def init_state(self, params: Params) -> AdamState:
+        return AdamState(m=zeros_like_tree(params), v=real_zeros_like_tree(params))
+
+    def step(
+        self, updates: Updates, state: AdamState, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, AdamState]:
+        m = ewma_step(state.m, updates, self.b1)  # m ← β₁·m + (1−β₁)·g
+        c1 = bias_correction(self.b1, count)
+        in_max = self.eps if self.eps_in_max else 0.0
+        in_denominator = 0.0 if self.eps_in_max else self.eps
+
+        def norm(u: jax.Array, g: jax.Array) -> jax.Array:
+            b2 = hyper(self.b2, u.dtype)
+            return jnp.maximum(b2 * u, jnp.abs(g) + hyper(in_max, u.dtype))  # u ← max(β₂u, |g|)
+
+        u = elementwise(norm, state.v, state.v, updates)
+
+        def out(m: jax.Array, u: jax.Array) -> jax.Array:
+            denom = c1.astype(u.dtype) * (u + hyper(in_denominator, u.dtype))
+            return jnp.where(denom > 0, m / jnp.where(denom > 0, denom, 1.0).astype(m.dtype), 0.0)
+
+        return elementwise(out, updates, m, u), AdamState(m=m, v=u)
+
+
+class NadamState(NamedTuple):
+    """State of :class:`ScaleByNadam`.
+
+    Attributes:
+        m: EWMA of g.
+        v: EWMA of |g|².
+        mu_prod: Π_t = μ₁·…·μ_t, the running product of the momentum schedule.
+    """
+
+    m: Any
+    v: Any
+    mu_prod: jax.Array
+
+
+class ScaleByNadam(Transform):
+    """Adam with Nesterov momentum (Dozat, 2016, "Incorporating Nesterov Momentum into Adam").
+
+    $$ \\mu_t = \\beta_1\\bigl(1 - \\tfrac12\\, 0.96^{t\\psi}\\bigr), \\quad
+       \\Pi_t = \\Pi_{t-1}\\mu_t, \\quad
+       m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad
+       v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2, $$
+    $$ \\text{out} = \\frac{1-\\mu_t}{1-\\Pi_t}\\,\\frac{g}{d}
+       + \\frac{\\mu_{t+1}}{1-\\Pi_t\\,\\mu_{t+1}}\\,\\frac{m}{d}, \\qquad
+       d = \\sqrt{v / (1-\\beta_2^t)} + \\varepsilon $$
+
+    ψ = ``momentum_decay`` (0.004 in the paper and in PyTorch). With
+    ``momentum_decay=None`` the schedule is constant, μ_t = β₁, which is
+    Optax's ``nadam``.
+
+    Attributes:
+        b1: β₁ in [0, 1).
+        b2: β₂ in [0, 1).
+        eps: ε ≥ 0.
+        momentum_decay: ψ ≥ 0, or ``None`` for a constant μ_t = β₁.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_nadam(momentum_decay=None)
+        >>> g = jnp.array([1.0])
+        >>> tx.update(g, tx.init(g))[0].round(6)  # (1−β₁)/(1−β₁) + β₁(1−β₁)/(1−β₁²)
+        Array([1.473684], dtype=float32)
+    """
+
+    b1: Any = 0.9
+    b2: Any = 0.999
+    eps: Any = 1e-8
+    momentum_decay: Any = 4e-3
+
+    def __post_init__(self) -> None:
+        check_range("scale_by_nadam", "b1", self.b1, 0.0, 1.0, high_open=True)
+        check_range("scale_by_nadam", "b2", self.b2, 0.0, 1.0, high_open=True)
+        check_range("scale_by_nadam", "eps", self.eps, 0.0)
+        if self.momentum_decay is not None:
+            check_range("scale_by_nadam", "momentum_decay", self.momentum_decay, 0.0)
+
+    def _mu(self, t: jax.Array) -> jax.Array:
+        b1 = hyper(self.b1, t.dtype)
+        if self.momentum_decay is None:
+            return b1
+        psi = hyper(self.momentum_decay, t.dtype)
+        return b1 * (1 - 0.5 * jnp.exp(t * psi * jnp.log(hyper(0.96, t.dtype))))  # μ_t
+
+    def init_state(self, params: Params) -> NadamState:
+        return NadamState(
+            m=zeros_like_tree(params),
+            v=real_zeros_like_tree(params),
+            mu_prod=jnp.ones([], jnp.result_type(float)),
+        )
+
+    def step(
+        self, updates: Updates, state: NadamState, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, NadamState]:
+        t = count.astype(state.mu_prod.dtype) + 1
+        mu, mu_next = self._mu(t), self._mu(t + 1)
+        mu_prod = state.mu_prod * mu  # Π_t = Π_{t−1}·μ_t
+        m = ewma_step(state.m, updates, self.b1)  # m ← β₁·m + (1−β₁)·g
+        v = ewma_step(state.v, abs_sq(updates), self.b2)  # v ← β₂·v + (1−β₂)·|g|²
+        c2 = bias_correction(self.b2, count)
+        coef_g = (1 - mu) / (1 - mu_prod)  # (1−μ_t)/(1−Π_t)
+        coef_m = mu_next / (1 - mu_prod * mu_next)  # μ_{t+1}/(1−Π_t·μ_{t+1})
+
+        def out(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
+            d = jnp.sqrt(v / c2.astype(v.dtype)) + hyper(self.eps, v.dtype)
+            d = d.astype(m.dtype)
+            return coef_g.astype(m.dtype) * g / d + coef_m.astype(m.dtype) * m / d
+
+        return elementwise(out, updates, updates, m, v), NadamState(m=m, v=v, mu_prod=mu_prod)
+
+
+scale_by_rms = ScaleByRms
+scale_by_rss = ScaleByRss
+scale_by_adadelta = ScaleByAdadelta
+scale_by_adam = ScaleByAdam
+scale_by_adamax = ScaleByAdamax
+scale_by_nadam = ScaleByNadam

@@ -1,0 +1,271 @@
+"""The transformation protocol: pytree dataclasses with pure ``init``/``update``.
+
+A gdtx transformation is a frozen dataclass registered as a JAX pytree. Its
+numeric hyperparameters (learning rate, decay rates, ε, weight decay, schedule
+constants) are the pytree's leaves; its static choices (flags, structure,
+dtypes) are declared with :func:`static` and live in the tree definition. So a
+jitted step that takes the optimizer as an argument does not recompile when a
+learning rate changes, and ``jax.vmap`` runs a batch of optimizers at once.
+
+Every optimizer carries exactly one step counter, in :class:`OptState`, however
+many blocks its chain has. Blocks implement two methods:
+
+- ``init_state(params)``: the block's own state (moments, accumulators);
+- ``step(updates, state, params, count)``: one update, where ``count`` is the
+  number of steps taken before this one (an ``int32`` scalar; t = count + 1).
+
+The public ``init``/``update`` pair, the one Optax and Flax call, wraps them and
+advances the counter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, dataclass_transform
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = Any
+"""A pytree of arrays: the model's parameters."""
+Updates = Any
+"""A pytree of arrays with the structure of the parameters."""
+State = Any
+"""A pytree: a transformation's state."""
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def static(default: Any = dataclasses.MISSING) -> Any:
+    """Declares a dataclass field static: part of the tree definition, not a leaf.
+
+    Static fields hold choices such as flags, dtypes and structure. They must be
+    hashable, and changing one changes the compiled program.
+    """
+    return dataclasses.field(default=default, metadata={"static": True})
+
+
+class OptState(NamedTuple):
+    """The state of an optimizer.
+
+    Attributes:
+        count: steps taken so far (``int32``), saturating at the int32 maximum.
+        inner: the state of the transformation's blocks, e.g. a tuple with one
+            entry per block of a chain.
+    """
+
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
+    inner: Any
+
+
+def safe_increment(count: jax.Array) -> jax.Array:
+    """``count + 1`` for an int32 counter, staying at the int32 maximum instead of wrapping."""
+    return jnp.where(count < _INT32_MAX, count + 1, count)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, static))
+class PytreeDataclass:
+    """Subclasses become frozen dataclasses registered as pytrees.
+
+    Fields declared with :func:`static` are static; all others are leaves.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(frozen=True)(cls)
+        jax.tree_util.register_dataclass(cls)
+
+
+class Transform(PytreeDataclass):
+    """Base class of every gdtx transformation.
+
+    Subclasses implement ``init_state`` and ``step``; users call ``init`` and
+    ``update``, which have Optax's signatures.
+    """
+
+    # -- the protocol users call --------------------------------------------------
+    def init(self, params: Params) -> OptState:
+        """Returns the initial optimizer state for ``params``."""
+        return OptState(count=jnp.zeros([], jnp.int32), inner=self.init_state(params))
+
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]:
+        """Transforms ``updates`` (gradients at first) and advances the state by one step.
+
+        Args:
+            updates: a pytree with the structure of the parameters.
+            state: the state returned by ``init`` or by the previous ``update``.
+            params: the current parameters; required by blocks that read them
+                (weight decay, trust ratio).
+            **extra_args: accepted for Optax compatibility and ignored.
+
+        Returns:
+            The transformed updates and the new state.
+        """
+        del extra_args
+        if not isinstance(state, OptState):
+            raise TypeError(
+                f"{type(self).__name__}.update: `state` must be the OptState returned by "
+                f"init() or a previous update(), got {type(state).__name__}."
+            )
+        new_updates, inner = self.step(updates, state.inner, params, state.count)
+        return new_updates, OptState(count=safe_increment(state.count), inner=inner)
+
+    def current_learning_rate(self, state: OptState) -> jax.Array:
+        """The learning rate α the most recent update applied, for logging.
+
+        Before the first update it is the rate the first update will apply.
+        Reads the transformation's single ``scale_by_learning_rate`` block and
+        evaluates its schedule; raises ``ValueError`` if there is none or several.
+        """
+        found = list(self.learning_rate_blocks())
+        if len(found) != 1:
+            raise ValueError(
+                f"current_learning_rate: expected exactly one scale_by_learning_rate block in "
+                f"{type(self).__name__}, found {len(found)}."
+            )
+        count = jnp.maximum(jnp.asarray(state.count) - 1, 0)
+        return found[0].rate_at(count)
+
+    def learning_rate_blocks(self) -> Iterator[Any]:
+        """Yields the ``scale_by_learning_rate`` blocks inside this transformation."""
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            children = value if isinstance(value, tuple) else (value,)
+            for child in children:
+                if isinstance(child, Transform):
+                    yield from child.learning_rate_blocks()
+
+    # -- what subclasses implement ---------------------------------------------------
+    def init_state(self, params: Params) -> State:
+        """The block's own initial state (without the step counter)."""
+        raise NotImplementedError
+
+    def step(
+        self, updates: Updates, state: State, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, State]:
+        """One update. ``count`` is the number of steps before this one (t = count + 1)."""
+        raise NotImplementedError
+
+
+class EmptyState(NamedTuple):
+    """The state of a block that keeps none."""
+
+
+# ---------------------------------------------------------------------------------------
+# Applying updates
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """Returns ``params + updates``, each result in its parameter's dtype.
+
+    ``None`` leaves (frozen or absent parameters) stay ``None``.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> gdtx.apply_updates({"w": jnp.ones(2)}, {"w": jnp.full(2, -0.5)})
+        {'w': Array([0.5, 0.5], dtype=float32)}
+    """
+
+    def add(p: Any, u: Any) -> Any:
+        p = jnp.asarray(p)
+        return (p + jnp.asarray(u).astype(p.dtype)).astype(p.dtype)
+
+    return jax.tree.map(add, params, updates)
+
+
+# ---------------------------------------------------------------------------------------
+# Dtype helpers shared by the blocks
+
+
+def compute_dtype(dtype: Any) -> Any:
+    """The dtype a block computes in: at least float32 (complex64 for complex leaves)."""
+    dtype = jnp.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return jnp.promote_types(dtype, jnp.complex64)
+    if jnp.issubdtype(dtype, jnp.floating):
+        return jnp.promote_types(dtype, jnp.float32)
+    return jnp.dtype(jnp.result_type(float))
+
+
+def real_dtype(dtype: Any) -> Any:
+    """The real counterpart of ``dtype`` (float32 for complex64)."""
+    return jnp.finfo(jnp.dtype(dtype)).dtype
+
+
+def hyper(value: Any, dtype: Any) -> jax.Array:
+    """A hyperparameter cast to ``dtype`` (Python numbers, arrays and tracers alike)."""
+    return jnp.asarray(value, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Validation of concrete hyperparameters
+
+
+def _concrete_values(value: Any) -> np.ndarray | None:
+    """The value as a NumPy array if it is concrete and numeric, else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Real):
+        return np.asarray(float(value))
+    if isinstance(value, np.ndarray | np.generic):
+        return np.asarray(value) if np.issubdtype(np.asarray(value).dtype, np.number) else None
+    if isinstance(value, jax.Array):
+        try:
+            return np.asarray(value)
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+            return None  # a traced value: not checked (documented)
+    return None
+
+
+def check_range(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raises ``ValueError`` if a concrete ``value`` lies outside [low, high].
+
+    Traced values (inside jit or vmap) are not checked.
+    """
+    arr = _concrete_values(value)
+    if arr is None:
+        return
+    lo_ok = arr > low if low_open else arr >= low
+    hi_ok = arr < high if high_open else arr <= high
+    if not bool(np.all(lo_ok & hi_ok & np.isfinite(arr))):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{owner}: `{name}` must lie in {lo}{low}, {high}{hi}, got {value!r}.")
+
+
+def check_positive_int(owner: str, name: str, value: Any) -> None:
+    """Raises ``ValueError`` if a concrete ``value`` is not a positive integer."""
+    arr = _concrete_values(value)
+    if arr is None:
+        return
+    if not bool(np.all((arr >= 1) & (arr == np.round(arr)))):
+        raise ValueError(f"{owner}: `{name}` must be a positive integer, got {value!r}.")
+
+
+def check_params(owner: str, params: Params | None) -> Params:
+    """Returns ``params``, or raises if a block that reads them was given none."""
+    if params is None:
+        raise ValueError(
+            f"{owner} reads the parameters: call update(updates, state, params) with params."
+        )
+    return params
+
+
+def describe(value: Callable[..., Any] | Any) -> str:
+    """A short name for error messages."""
+    return getattr(value, "__name__", type(value).__name__)

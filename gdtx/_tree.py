@@ -1,0 +1,84 @@
+"""Tree helpers shared by the blocks: zeros, multi-output maps and the global norm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._base import compute_dtype
+
+
+def zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
+    """Zeros with each leaf's shape, in ``dtype`` or the leaf's own dtype."""
+    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.asarray(x).dtype), tree)
+
+
+def tree_map_n(
+    fn: Callable[..., tuple[Any, ...]], n: int, tree: Any, *rest: Any
+) -> tuple[Any, ...]:
+    """Maps ``fn`` returning an ``n``-tuple per leaf; returns ``n`` trees shaped like ``tree``."""
+    leaves, treedef = jax.tree.flatten(tree)
+    others = [treedef.flatten_up_to(r) for r in rest]
+    outs = [fn(*xs) for xs in zip(leaves, *others, strict=True)]
+    return tuple(jax.tree.unflatten(treedef, [o[i] for o in outs]) for i in range(n))
+
+
+def squared_norm(x: jax.Array) -> jax.Array:
+    """Σ|x|² of one array, in at least float32 (|x|² for complex entries)."""
+    x = jnp.asarray(x)
+    ct = jnp.promote_types(x.dtype, jnp.float32)
+    if jnp.issubdtype(ct, jnp.complexfloating):
+        x = x.astype(ct)
+        return jnp.sum(jnp.real(x) ** 2 + jnp.imag(x) ** 2)
+    return jnp.sum(jnp.square(x.astype(ct)))
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """The Euclidean norm of all leaves together: √(Σ over leaves of Σ|x|²).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> gdtx.global_norm({"a": jnp.array([3.0]), "b": jnp.array([4.0])})
+        Array(5., dtype=float32)
+    """
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.zeros([], jnp.result_type(float))
+    return jnp.sqrt(sum(squared_norm(x) for x in leaves))
+
+
+def elementwise(fn: Callable[..., jax.Array], like: Any, *trees: Any) -> Any:
+    """Applies ``fn`` leaf by leaf in compute precision; results take ``like``'s dtypes.
+
+    Each input leaf is cast to at least float32 (complex64 for complex) before
+    ``fn`` sees it, so low-precision parameters keep accurate arithmetic.
+    """
+
+    def leaf(ref: jax.Array, *xs: jax.Array) -> jax.Array:
+        cast = [jnp.asarray(x).astype(compute_dtype(jnp.asarray(x).dtype)) for x in xs]
+        return fn(*cast).astype(jnp.asarray(ref).dtype)
+
+    return jax.tree.map(leaf, like, *trees)
+
+
+def abs_sq(tree: Any) -> Any:
+    """|g|² leaf by leaf, real, in at least float32 (the second-moment input)."""
+
+    def leaf(g: jax.Array) -> jax.Array:
+        g = jnp.asarray(g)
+        g = g.astype(compute_dtype(g.dtype))
+        if jnp.issubdtype(g.dtype, jnp.complexfloating):
+            return jnp.real(g) ** 2 + jnp.imag(g) ** 2
+        return g * g
+
+    return jax.tree.map(leaf, tree)
+
+
+def real_zeros_like_tree(tree: Any) -> Any:
+    """Real zeros shaped like each leaf (float32 for complex64): a second moment's start."""
+    return jax.tree.map(
+        lambda x: jnp.zeros(jnp.shape(x), jnp.finfo(jnp.asarray(x).dtype).dtype), tree
+    )
