@@ -1,0 +1,64 @@
+"""Bad input gets a clear error naming the argument, the value and the allowed range."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import gdtx
+
+
+@pytest.mark.parametrize(
+    ("build", "pattern"),
+    [
+        (lambda: gdtx.adam(0.1, b1=1.5), r"scale_by_adam: `b1` must lie in \[0.0, 1.0\), got 1.5"),
+        (lambda: gdtx.adam(0.1, eps=-1.0), r"`eps` must lie in \[0.0, inf\], got -1.0"),
+        (lambda: gdtx.adam(-0.1), r"`learning_rate` must lie in \[0.0, inf\], got -0.1"),
+        (lambda: gdtx.sgd(0.1, momentum=1.0), r"trace: `decay` must lie in \[0.0, 1.0\)"),
+        (lambda: gdtx.sgd(0.1, nesterov=True), r"sgd: `nesterov=True` needs a `momentum`"),
+        (lambda: gdtx.sgd(0.1, 0.9, True, dampening=0.1), r"Nesterov momentum needs `dampening`"),
+        (lambda: gdtx.rmsprop(0.1, decay=-0.5), r"scale_by_rms: `decay`"),
+        (lambda: gdtx.adagrad(0.1, initial_accumulator_value=-1.0), "initial_accumulator_value"),
+        (lambda: gdtx.adadelta(rho=1.0), r"scale_by_adadelta: `rho`"),
+        (lambda: gdtx.adadelta(eps=0.0), r"`eps` must lie in \(0.0, inf\]"),
+        (lambda: gdtx.adamw(0.1, weight_decay=-1e-4), r"`weight_decay` must lie in \[0.0, inf\]"),
+        (lambda: gdtx.nadam(0.1, momentum_decay=-1.0), "momentum_decay"),
+        (lambda: gdtx.momentum(0.1, form="heavy"), r"`form` must be 'ewma' or 'trace'"),
+        (lambda: gdtx.exponential_decay(1.0, 0, 0.5), r"`transition_steps` must be a positive"),
+        (lambda: gdtx.cosine_decay_schedule(1.0, -5), r"`decay_steps` must be a positive"),
+        (lambda: gdtx.inverse_time_decay(1.0, steps_per_epoch=0), "steps_per_epoch"),
+        (lambda: gdtx.adam(float("nan")), "learning_rate"),
+        (
+            lambda: gdtx.warmup_cosine_decay_schedule(0.0, 1.0, 10, 5),
+            "`decay_steps` must exceed `warmup_steps`",
+        ),
+    ],
+)
+def test_bad_hyperparameters_raise_value_error(build, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        build()
+
+
+def test_traced_hyperparameters_are_not_checked():
+    """Inside jit or vmap values are abstract; they pass (and are the caller's responsibility)."""
+    out = jax.jit(lambda b1: gdtx.adam(0.1, b1=b1).init({"x": jnp.ones(1)}).count)(0.9)
+    assert int(out) == 0
+
+
+def test_weight_decay_without_params_names_the_block():
+    opt = gdtx.adamw(0.1)
+    params = {"x": jnp.ones(2)}
+    with pytest.raises(ValueError, match="add_decayed_weights reads the parameters"):
+        opt.update(params, opt.init(params))
+
+
+def test_mask_with_a_different_structure_is_rejected():
+    opt = gdtx.masked(gdtx.scale(2.0), {"a": True})
+    with pytest.raises(ValueError, match="mask's tree structure differs"):
+        opt.init({"a": jnp.ones(1), "b": jnp.ones(1)})
+
+
+def test_chain_rejects_non_transformations():
+    with pytest.raises(TypeError, match="expected a gdtx transformation"):
+        gdtx.chain(gdtx.scale(1.0), 3.0)

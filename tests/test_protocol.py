@@ -1,0 +1,267 @@
+"""The protocol: pytree hyperparameters, one counter, jit/vmap behaviour, Optax and Flax interop."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import gradient_sequence, random_tree, run_gdtx, to_f32
+
+import gdtx
+
+ALGORITHMS = {
+    "sgd": lambda lr: gdtx.sgd(lr),
+    "sgd_momentum": lambda lr: gdtx.sgd(lr, momentum=0.9),
+    "sgd_nesterov": lambda lr: gdtx.sgd(lr, momentum=0.9, nesterov=True),
+    "momentum_ewma": lambda lr: gdtx.momentum(lr, 0.9),
+    "momentum_trace": lambda lr: gdtx.momentum(lr, 0.9, form="trace"),
+    "adagrad": lambda lr: gdtx.adagrad(lr),
+    "rmsprop": lambda lr: gdtx.rmsprop(lr, centered=True, momentum=0.5),
+    "adadelta": lambda lr: gdtx.adadelta(lr),
+    "adam": lambda lr: gdtx.adam(lr),
+    "adamw": lambda lr: gdtx.adamw(lr, weight_decay=0.1),
+    "adamax": lambda lr: gdtx.adamax(lr),
+    "nadam": lambda lr: gdtx.nadam(lr),
+    "lars": lambda lr: gdtx.lars(lr, weight_decay=1e-3),
+}
+
+
+def _step(opt, params, state, grads):
+    updates, state = opt.update(grads, state, params)
+    return gdtx.apply_updates(params, updates), state
+
+
+def _fresh_jitted_step():
+    """A jitted step with a cache of its own (jit caches are shared per Python function)."""
+
+    def step(opt, params, state, grads):
+        return _step(opt, params, state, grads)
+
+    return jax.jit(step)
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_learning_rate_change_does_not_recompile(name):
+    params = to_f32(random_tree(0))
+    grads = to_f32(random_tree(1))
+    step = _fresh_jitted_step()
+    results = []
+    for lr in (0.1, 0.01, 0.003):
+        opt = ALGORITHMS[name](lr)
+        results.append(step(opt, params, opt.init(params), grads)[0])
+    assert step._cache_size() == 1  # one compilation for three learning rates
+    # ... and the learning rate did take effect: different values give different steps.
+    assert not np.allclose(results[0]["w"], results[1]["w"])
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_second_call_does_not_recompile_and_state_keeps_its_form(name):
+    opt = ALGORITHMS[name](0.01)
+    params = to_f32(random_tree(0))
+    state = opt.init(params)
+    step = _fresh_jitted_step()
+    p1, s1 = step(opt, params, state, to_f32(random_tree(1)))
+    p2, s2 = step(opt, p1, s1, to_f32(random_tree(2)))
+    assert step._cache_size() == 1
+    for before, after in ((state, s1), (s1, s2), (params, p2)):
+        assert jax.tree.structure(before) == jax.tree.structure(after)
+        for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):
+            assert a.shape == b.shape and a.dtype == b.dtype
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_jit_and_eager_agree(name):
+    grads = gradient_sequence(3, 20)
+    jitted, _ = run_gdtx(ALGORITHMS[name](0.01), random_tree(0), grads, jit=True)
+    eager, _ = run_gdtx(ALGORITHMS[name](0.01), random_tree(0), grads, jit=False)
+    for k in jitted[-1]:
+        np.testing.assert_allclose(jitted[-1][k], eager[-1][k], rtol=2e-6, atol=1e-7)
+
+
+def _trajectory(opt, params, grads):
+    def body(carry, g):
+        params, state = carry
+        params, state = _step(opt, params, state, g)
+        return (params, state), params
+
+    return jax.lax.scan(body, (params, opt.init(params)), grads)[1]
+
+
+@pytest.mark.parametrize("name", ["sgd_momentum", "adam", "rmsprop", "nadam"])
+def test_vmap_over_learning_rates_matches_separate_runs(name):
+    params = to_f32(random_tree(0))
+    seq = gradient_sequence(4, 30)
+    grads = jax.tree.map(lambda *xs: jnp.stack(xs), *[to_f32(g) for g in seq])
+    lrs = jnp.array([0.003, 0.01, 0.03, 0.1])
+
+    batched = jax.jit(jax.vmap(lambda lr: _trajectory(ALGORITHMS[name](lr), params, grads)))(lrs)
+    for i, lr in enumerate([0.003, 0.01, 0.03, 0.1]):
+        single = _trajectory(ALGORITHMS[name](lr), params, grads)
+        for k in single:
+            np.testing.assert_allclose(batched[k][i], single[k], rtol=1e-6, atol=1e-7)
+
+
+def test_vmap_over_a_batch_of_optimizers_and_betas():
+    """The optimizer itself is the vmapped argument: its leaves carry the batch axis."""
+    params = to_f32(random_tree(0))
+    grads = jax.tree.map(
+        lambda *xs: jnp.stack(xs), *[to_f32(g) for g in gradient_sequence(5, 25)]
+    )
+    b1s = jnp.array([0.0, 0.5, 0.9])
+    opts = jax.vmap(lambda b1: gdtx.adam(0.05, b1=b1))(b1s)
+    assert jax.tree.leaves(opts)[0].shape == (3,)
+    batched = jax.jit(jax.vmap(lambda opt: _trajectory(opt, params, grads)))(opts)
+    for i, b1 in enumerate([0.0, 0.5, 0.9]):
+        single = _trajectory(gdtx.adam(0.05, b1=b1), params, grads)
+        np.testing.assert_allclose(batched["w"][i], single["w"], rtol=1e-6, atol=1e-7)
+
+
+def test_hyperparameters_are_leaves_and_flags_are_static():
+    opt = gdtx.rmsprop(0.1, decay=0.95, eps=1e-6, centered=True, momentum=0.5)
+    leaves = jax.tree.leaves(opt)
+    for value in (0.1, 0.95, 1e-6, 0.5):
+        assert value in leaves
+    assert True not in leaves  # `centered` is static
+    twin = jax.tree.unflatten(jax.tree.structure(opt), leaves)
+    assert twin == opt
+    flipped = gdtx.rmsprop(0.1, decay=0.95, eps=1e-6, centered=False, momentum=0.5)
+    assert jax.tree.structure(flipped) != jax.tree.structure(opt)
+
+
+def test_schedule_constants_are_leaves():
+    sched = gdtx.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps=10, decay_steps=100)
+    opt = gdtx.adam(sched)
+    step = _fresh_jitted_step()
+    params = to_f32(random_tree(0))
+    grads = to_f32(random_tree(1))
+    step(opt, params, opt.init(params), grads)
+    other = gdtx.adam(gdtx.warmup_cosine_decay_schedule(0.0, 3.0, warmup_steps=20, decay_steps=50))
+    step(other, params, other.init(params), grads)
+    assert step._cache_size() == 1
+
+
+def test_one_counter_per_optimizer():
+    opt = gdtx.chain(gdtx.scale_by_adam(), gdtx.ema(0.9), gdtx.scale_by_learning_rate(0.1))
+    state = opt.init(to_f32(random_tree(0)))
+    int_leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.integer)]
+    assert len(int_leaves) == 1 and int_leaves[0] is state.count
+
+
+def test_counter_saturates_instead_of_overflowing():
+    opt = gdtx.adam(0.1)
+    params = {"x": jnp.ones(2)}
+    limit = np.iinfo(np.int32).max
+    state = opt.init(params)._replace(count=jnp.asarray(limit - 2, jnp.int32))
+    step = _fresh_jitted_step()
+    for _ in range(5):
+        params, state = step(opt, params, state, {"x": jnp.ones(2)})
+        assert int(state.count) > 0
+        assert np.all(np.isfinite(params["x"]))
+    assert int(state.count) == limit
+
+
+def test_current_learning_rate_follows_the_schedule():
+    sched = gdtx.piecewise_constant_schedule(1.0, {2: 0.1, 4: 0.1})
+    opt = gdtx.sgd(sched, momentum=0.9)
+    params = {"x": jnp.ones(1)}
+    state = opt.init(params)
+    assert float(opt.current_learning_rate(state)) == 1.0
+    seen = []
+    for _ in range(5):
+        params, state = _step(opt, params, state, {"x": jnp.ones(1)})
+        seen.append(round(float(opt.current_learning_rate(state)), 6))
+    # The rate the k-th update applied: steps 1-2 use 1.0, 3-4 use 0.1, 5 uses 0.01.
+    assert seen == [1.0, 1.0, 0.1, 0.1, 0.01]
+
+
+def test_current_learning_rate_under_jit_and_constant():
+    opt = gdtx.adam(3e-4)
+    state = opt.init({"x": jnp.ones(1)})
+    assert jax.jit(opt.current_learning_rate)(state) == pytest.approx(3e-4)
+    with pytest.raises(ValueError, match="scale_by_learning_rate"):
+        gdtx.scale_by_adam().current_learning_rate(state)
+
+
+def test_apply_updates_keeps_dtypes_and_none_leaves():
+    params = {"a": jnp.ones(2, jnp.bfloat16), "b": jnp.ones(2, jnp.float32), "c": None}
+    updates = {"a": jnp.full(2, 0.5, jnp.float32), "b": jnp.full(2, 0.5, jnp.float32), "c": None}
+    out = gdtx.apply_updates(params, updates)
+    assert out["a"].dtype == jnp.bfloat16 and out["b"].dtype == jnp.float32 and out["c"] is None
+    np.testing.assert_allclose(np.asarray(out["a"], np.float32), 1.5)
+
+
+def test_update_rejects_a_foreign_state():
+    opt = gdtx.adam(0.1)
+    with pytest.raises(TypeError, match="OptState"):
+        opt.update({"x": jnp.ones(1)}, (), None)
+
+
+def test_gdtx_inside_optax_chain_matches_gdtx_alone():
+    params = to_f32(random_tree(0))
+    grads = gradient_sequence(6, 10)
+    mixed = optax.chain(gdtx.scale_by_adam(), optax.scale(-0.01))
+    ours = gdtx.adam(0.01)
+    s_mixed, s_ours = mixed.init(params), ours.init(params)
+    for g in grads:
+        g = to_f32(g)
+        u_mixed, s_mixed = jax.jit(mixed.update)(g, s_mixed, params)
+        u_ours, s_ours = jax.jit(ours.update)(g, s_ours, params)
+        for k in u_ours:
+            np.testing.assert_allclose(u_mixed[k], u_ours[k], rtol=1e-6)
+
+
+def test_optax_inside_gdtx_chain_matches_optax_alone():
+    with jax.numpy_dtype_promotion("standard"):  # Optax itself is not strict-promotion clean
+        _optax_inside_gdtx()
+
+
+def _optax_inside_gdtx():
+    params = to_f32(random_tree(0))
+    grads = gradient_sequence(7, 10)
+    mixed = gdtx.chain(optax.scale_by_adam(), gdtx.scale_by_learning_rate(0.01))
+    ref = optax.adam(0.01)
+    s_mixed, s_ref = mixed.init(params), ref.init(params)
+    step = _fresh_jitted_step()
+    p_mixed = p_ref = params
+    for g in grads:
+        g = to_f32(g)
+        p_mixed, s_mixed = step(mixed, p_mixed, s_mixed, g)
+        u, s_ref = ref.update(g, s_ref, p_ref)
+        p_ref = optax.apply_updates(p_ref, u)
+    for k in p_ref:
+        np.testing.assert_allclose(p_mixed[k], p_ref[k], rtol=1e-6, atol=1e-7)
+
+
+def test_flax_nnx_optimizer_trains_with_gdtx():
+    nnx = pytest.importorskip("flax.nnx")
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.hidden = nnx.Linear(3, 8, rngs=rngs)
+            self.out = nnx.Linear(8, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.out(jax.nn.tanh(self.hidden(x)))
+
+    x = jax.random.normal(jax.random.key(0), (64, 3))
+    y = jnp.sin(x[:, :1]) + 0.5 * x[:, 1:2]
+
+    def losses(tx):
+        model = Net(nnx.Rngs(0))
+        optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+        @nnx.jit
+        def train_step(model, optimizer):
+            loss, grads = nnx.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
+            optimizer.update(model, grads)
+            return loss
+
+        return np.array([float(train_step(model, optimizer)) for _ in range(100)])
+
+    ours = losses(gdtx.adam(0.01))
+    with jax.numpy_dtype_promotion("standard"):  # Optax itself is not strict-promotion clean
+        theirs = losses(optax.adam(0.01))
+    assert ours[-1] < 0.2 * ours[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4)

@@ -1,0 +1,273 @@
+"""Records ``torch.optim`` trajectories into ``tests/data/torch_trajectories.npz``.
+
+Run by hand when the cases change or to refresh against a new PyTorch::
+
+    python tests/torch_reference/record.py
+
+``tests/test_vs_torch.py`` replays every recorded case with the matching gdtx
+optimizer. The fixture holds, for each case in :data:`CASES`:
+
+- ``{case}/init/{leaf}``: the initial parameters (float32, seeded);
+- ``{case}/grads/{leaf}``: ``STEPS`` gradients, shape ``(STEPS, *shape)``,
+  assigned to ``.grad`` before each ``optimizer.step()`` (they do not depend
+  on the parameters, so both libraries see exactly the same inputs);
+- ``{case}/path/{leaf}``: the parameters after every step, ``(STEPS, *shape)``;
+- ``{case}/lr``: ``param_groups[0]["lr"]`` during each step (float64).
+
+and for 004's network (``nn.Linear(10, 5)``, sigmoid, ``nn.Linear(5, 1)``,
+MSE, full batch, ``torch.manual_seed(0)``): ``net/X``, ``net/y``,
+``net/init/{W1,b1,W2,b2}`` and, per optimizer in :data:`NET_OPTIMIZERS`,
+``net/{name}/loss`` (the loss before each of the ``NET_STEPS`` updates) and
+``net/{name}/final/{W1,b1,W2,b2}``.
+
+``meta`` is a JSON string with the configurations, shapes and library
+versions; ``torch_version`` is ``torch.__version__``.
+
+PyTorch is imported inside the functions only, so this module imports (and
+pytest's doctest collection passes) where PyTorch is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "torch_trajectories.npz"
+
+SHAPES: dict[str, tuple[int, ...]] = {"w": (3, 4), "b": (4,), "k": (2, 1, 3)}
+"""The parameter tree: a matrix, a vector and a 3-d array with a unit axis."""
+
+STEPS = 100
+
+CASES: dict[str, dict[str, Any]] = {
+    # torch.optim.SGD
+    "sgd": {"optimizer": "SGD", "kwargs": {"lr": 0.05}},
+    "sgd_momentum": {"optimizer": "SGD", "kwargs": {"lr": 0.05, "momentum": 0.9}},
+    "sgd_nesterov": {
+        "optimizer": "SGD",
+        "kwargs": {"lr": 0.05, "momentum": 0.9, "nesterov": True},
+    },
+    "sgd_dampening": {
+        "optimizer": "SGD",
+        "kwargs": {"lr": 0.05, "momentum": 0.9, "dampening": 0.5},
+    },
+    "sgd_weight_decay": {"optimizer": "SGD", "kwargs": {"lr": 0.05, "weight_decay": 0.1}},
+    "sgd_nesterov_weight_decay": {
+        "optimizer": "SGD",
+        "kwargs": {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
+    },
+    # torch.optim.Adagrad
+    "adagrad": {"optimizer": "Adagrad", "kwargs": {"lr": 0.1}},
+    "adagrad_lr_decay": {
+        "optimizer": "Adagrad",
+        "kwargs": {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1},
+    },
+    # torch.optim.RMSprop
+    "rmsprop": {"optimizer": "RMSprop", "kwargs": {"lr": 0.01}},
+    "rmsprop_centered": {"optimizer": "RMSprop", "kwargs": {"lr": 0.01, "centered": True}},
+    "rmsprop_momentum": {"optimizer": "RMSprop", "kwargs": {"lr": 0.01, "momentum": 0.9}},
+    "rmsprop_centered_momentum_weight_decay": {
+        "optimizer": "RMSprop",
+        "kwargs": {
+            "lr": 0.01,
+            "alpha": 0.9,
+            "centered": True,
+            "momentum": 0.5,
+            "weight_decay": 0.1,
+        },
+    },
+    # torch.optim.Adadelta
+    "adadelta": {"optimizer": "Adadelta", "kwargs": {}},
+    # torch.optim.Adam / AdamW / Adamax / NAdam
+    "adam": {"optimizer": "Adam", "kwargs": {"lr": 0.01}},
+    "adam_weight_decay": {"optimizer": "Adam", "kwargs": {"lr": 0.01, "weight_decay": 0.1}},
+    "adamw": {"optimizer": "AdamW", "kwargs": {"lr": 0.01, "weight_decay": 0.01}},
+    "adamax": {"optimizer": "Adamax", "kwargs": {}},
+    "nadam": {"optimizer": "NAdam", "kwargs": {}},
+    "nadam_decoupled_weight_decay": {
+        "optimizer": "NAdam",
+        "kwargs": {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+    },
+    # torch.optim.lr_scheduler, stepped once after every optimizer.step()
+    "step_lr": {
+        "optimizer": "SGD",
+        "kwargs": {"lr": 0.1},
+        "scheduler": "StepLR",
+        "scheduler_kwargs": {"step_size": 10, "gamma": 0.5},
+    },
+    "exponential_lr": {
+        "optimizer": "SGD",
+        "kwargs": {"lr": 0.1},
+        "scheduler": "ExponentialLR",
+        "scheduler_kwargs": {"gamma": 0.97},
+    },
+    "linear_lr": {
+        "optimizer": "SGD",
+        "kwargs": {"lr": 0.1},
+        "scheduler": "LinearLR",
+        "scheduler_kwargs": {"start_factor": 0.2, "end_factor": 1.0, "total_iters": 30},
+    },
+    "cosine_annealing_lr": {
+        "optimizer": "SGD",
+        "kwargs": {"lr": 0.1, "momentum": 0.9},
+        "scheduler": "CosineAnnealingLR",
+        "scheduler_kwargs": {"T_max": STEPS, "eta_min": 0.01},
+    },
+}
+"""Name → torch optimizer class, its kwargs and optionally an lr_scheduler and its kwargs."""
+
+NET_STEPS = 200
+NET_OPTIMIZERS: dict[str, dict[str, Any]] = {
+    "adagrad": {"optimizer": "Adagrad", "kwargs": {"lr": 0.01}},
+    "rmsprop": {"optimizer": "RMSprop", "kwargs": {"lr": 0.001}},
+    "adam": {"optimizer": "Adam", "kwargs": {"lr": 0.001}},
+}
+"""004's three optimizers, each trained from the same initial weights."""
+
+NET_LEAVES = ("W1", "b1", "W2", "b2")
+"""The network's parameters in torch's layout: W1 (5, 10), b1 (5,), W2 (1, 5), b2 (1,)."""
+
+
+def case_seed(name: str) -> int:
+    """A seed fixed by the case's name (stable when cases are added or reordered)."""
+    return zlib.crc32(name.encode())
+
+
+def case_inputs(name: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The case's initial parameters and its ``(STEPS, *shape)`` gradients, float32."""
+    rng = np.random.default_rng(case_seed(name))
+    init = {k: rng.standard_normal(s).astype(np.float32) for k, s in SHAPES.items()}
+    grads = {k: rng.standard_normal((STEPS, *s)).astype(np.float32) for k, s in SHAPES.items()}
+    return init, grads
+
+
+def torch_trajectory(
+    config: dict[str, Any], init: dict[str, np.ndarray], grads: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Runs ``config``'s torch optimizer (and scheduler) over the recorded gradients.
+
+    Returns the parameters after every step, ``{leaf: (steps, *shape)}``, and
+    the learning rate each step used.
+    """
+    import torch
+
+    params = {k: torch.nn.Parameter(torch.tensor(v)) for k, v in init.items()}
+    opt = getattr(torch.optim, config["optimizer"])(list(params.values()), **config["kwargs"])
+    scheduler = None
+    if "scheduler" in config:
+        scheduler_class = getattr(torch.optim.lr_scheduler, config["scheduler"])
+        scheduler = scheduler_class(opt, **config["scheduler_kwargs"])
+    steps = len(next(iter(grads.values())))
+    path: dict[str, list[np.ndarray]] = {k: [] for k in params}
+    lrs = []
+    for i in range(steps):
+        lrs.append(float(opt.param_groups[0]["lr"]))
+        for k, p in params.items():
+            p.grad = torch.tensor(grads[k][i])
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+        for k, p in params.items():
+            path[k].append(p.detach().numpy().copy())
+    return {k: np.stack(v) for k, v in path.items()}, np.asarray(lrs, np.float64)
+
+
+def net_data() -> dict[str, np.ndarray]:
+    """004's data and initial weights: ``torch.manual_seed(0)``, then X, y, then the layers."""
+    import torch
+
+    torch.manual_seed(0)
+    X = torch.randn(100, 10)
+    y = torch.randn(100, 1)
+    first, second = torch.nn.Linear(10, 5), torch.nn.Linear(5, 1)
+    weights = (first.weight, first.bias, second.weight, second.bias)
+    data = {"X": X.numpy().copy(), "y": y.numpy().copy()}
+    data.update({k: w.detach().numpy().copy() for k, w in zip(NET_LEAVES, weights, strict=True)})
+    return data
+
+
+def train_torch_net(
+    data: dict[str, np.ndarray], config: dict[str, Any], steps: int = NET_STEPS
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Trains 004's network full batch; returns the loss before each step and the final weights."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(10, 5), torch.nn.Sigmoid(), torch.nn.Linear(5, 1))
+    weights = (model[0].weight, model[0].bias, model[2].weight, model[2].bias)
+    with torch.no_grad():
+        for name, w in zip(NET_LEAVES, weights, strict=True):
+            w.copy_(torch.tensor(data[name]))
+    X, y = torch.tensor(data["X"]), torch.tensor(data["y"])
+    opt = getattr(torch.optim, config["optimizer"])(model.parameters(), **config["kwargs"])
+    loss_fn = torch.nn.MSELoss()
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    final = {k: w.detach().numpy().copy() for k, w in zip(NET_LEAVES, weights, strict=True)}
+    return np.asarray(losses, np.float32), final
+
+
+def record(path: Path = FIXTURE) -> dict[str, np.ndarray]:
+    """Runs every case and the network, and writes the fixture to ``path``."""
+    import torch
+
+    torch.set_num_threads(1)  # the same reductions, whatever the machine
+    arrays: dict[str, np.ndarray] = {}
+    for name, config in CASES.items():
+        init, grads = case_inputs(name)
+        traj, lrs = torch_trajectory(config, init, grads)
+        for k in SHAPES:
+            arrays[f"{name}/init/{k}"] = init[k]
+            arrays[f"{name}/grads/{k}"] = grads[k]
+            arrays[f"{name}/path/{k}"] = traj[k]
+        arrays[f"{name}/lr"] = lrs
+
+    data = net_data()
+    arrays["net/X"], arrays["net/y"] = data["X"], data["y"]
+    for k in NET_LEAVES:
+        arrays[f"net/init/{k}"] = data[k]
+    for name, config in NET_OPTIMIZERS.items():
+        losses, final = train_torch_net(data, config)
+        arrays[f"net/{name}/loss"] = losses
+        for k in NET_LEAVES:
+            arrays[f"net/{name}/final/{k}"] = final[k]
+
+    meta = {
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "steps": STEPS,
+        "shapes": {k: list(s) for k, s in SHAPES.items()},
+        "cases": {name: {**config, "seed": case_seed(name)} for name, config in CASES.items()},
+        "net_steps": NET_STEPS,
+        "net_optimizers": NET_OPTIMIZERS,
+    }
+    arrays["meta"] = np.asarray(json.dumps(meta, sort_keys=True))
+    arrays["torch_version"] = np.asarray(torch.__version__)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return arrays
+
+
+def main() -> None:
+    arrays = record()
+    size = FIXTURE.stat().st_size
+    print(
+        f"wrote {FIXTURE} ({size / 1024:.1f} KiB): {len(CASES)} cases, "
+        f"{len(NET_OPTIMIZERS)} network runs, torch {arrays['torch_version']}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
