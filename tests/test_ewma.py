@@ -21,9 +21,7 @@ def _loop(ys, beta, *, debias=False, start="zero"):
 
 
 @pytest.mark.parametrize("beta", [0.5, 0.9])
-@pytest.mark.parametrize(
-    ("debias", "start"), [(False, "zero"), (True, "zero"), (False, "first")]
-)
+@pytest.mark.parametrize(("debias", "start"), [(False, "zero"), (True, "zero"), (False, "first")])
 def test_ewma_matches_the_textbook_loop(beta, debias, start):
     got = gdtx.ewma(jnp.asarray(TEMPERATURES, jnp.float32), beta, debias=debias, start=start)
     np.testing.assert_allclose(

@@ -106,9 +106,7 @@ def test_vmap_over_learning_rates_matches_separate_runs(name):
 def test_vmap_over_a_batch_of_optimizers_and_betas():
     """The optimizer itself is the vmapped argument: its leaves carry the batch axis."""
     params = to_f32(random_tree(0))
-    grads = jax.tree.map(
-        lambda *xs: jnp.stack(xs), *[to_f32(g) for g in gradient_sequence(5, 25)]
-    )
+    grads = jax.tree.map(lambda *xs: jnp.stack(xs), *[to_f32(g) for g in gradient_sequence(5, 25)])
     b1s = jnp.array([0.0, 0.5, 0.9])
     opts = jax.vmap(lambda b1: gdtx.adam(0.05, b1=b1))(b1s)
     assert jax.tree.leaves(opts)[0].shape == (3,)

@@ -1,0 +1,358 @@
+"""gdtx against ``torch.optim``: every recorded trajectory, step by step, in float32.
+
+The fixture ``tests/data/torch_trajectories.npz`` is written by
+``python tests/torch_reference/record.py`` (see its docstring for the layout).
+These tests need no PyTorch: they replay the recorded gradients through the
+gdtx optimizer that :data:`EQUIVALENTS` pairs with each torch configuration
+and compare the parameters after every step, norm-wise relative, with
+``rtol = 1e-5``. Each test id reads ``case:Torch(args)->gdtx(args)``; the
+fixture's own record of the torch arguments builds the left-hand side, so an
+id cannot drift from what was recorded.
+
+The arguments that reproduce torch (beyond plain renames such as lr → the
+first argument, weight_decay → ``weight_decay``):
+
+- ``SGD(momentum, dampening, nesterov)`` → ``sgd(momentum=, dampening=, nesterov=)``;
+  torch's first-step rule (buffer = g) is :class:`gdtx.Trace`'s.
+- ``Adagrad`` → ``adagrad`` with its defaults (ε = 1e-10 outside the root, v₀ = 0);
+  ``lr_decay=γ`` → ``learning_rate=inverse_time_decay(lr, decay_rate=γ)``.
+- ``RMSprop(alpha)`` → ``rmsprop(decay=alpha, eps=1e-8, eps_in_sqrt=False)``:
+  gdtx's defaults (β = 0.9, ε inside the root) are Optax's, not torch's.
+- ``Adadelta()`` → ``adadelta(1.0, rho=0.9, eps=1e-6)`` (gdtx's ρ default is the paper's 0.95).
+- ``Adam(weight_decay)`` is L2 → ``adam(weight_decay=)``; ``AdamW`` → ``adamw``.
+- ``Adamax`` (ε inside the max, lr = 2e-3) → ``adamax(2e-3, eps_in_max=True)``.
+- ``NAdam`` (ψ = 4e-3) → ``nadam(2e-3)``; ``decoupled_weight_decay=True`` is the chain
+  ``scale_by_nadam, add_decayed_weights, scale_by_learning_rate``.
+- ``lr_scheduler.X`` stepped after every ``optimizer.step()`` → a gdtx schedule of
+  ``count``, the number of ``scheduler.step()`` calls before the optimizer step: step k
+  (from 1) uses torch epoch k − 1 = gdtx ``count``. No shift is needed, and a shift by one
+  step would fail (``test_schedule_matches_torch_learning_rates`` checks both).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import assert_trees_close, run_gdtx, to_f32
+
+import gdtx
+
+FIXTURE = Path(__file__).parent / "data" / "torch_trajectories.npz"
+RTOL = 1e-5
+NET_RTOL = 1e-5  # the loss curves of 004's network
+NET_WEIGHTS_RTOL = 1e-5  # its final weights
+
+
+def _load_fixture() -> dict[str, np.ndarray]:
+    with np.load(FIXTURE) as f:
+        return {k: f[k] for k in f.files}
+
+
+DATA = _load_fixture()
+META: dict[str, Any] = json.loads(str(DATA["meta"]))
+LEAVES = tuple(META["shapes"])
+NET_LEAVES = ("W1", "b1", "W2", "b2")
+
+
+class Gdtx(NamedTuple):
+    """A gdtx factory call, kept as function and arguments so that its id is what runs."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    def build(self) -> Any:
+        return self.fn(*self.args, **self.kwargs)
+
+    def __str__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.fn.__name__}({', '.join(parts)})"
+
+
+def g(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Gdtx:
+    return Gdtx(fn, args, kwargs)
+
+
+# torch's RMSprop: alpha=0.99 and eps=1e-8 added after the root.
+TORCH_RMS = {"decay": 0.99, "eps": 1e-8, "eps_in_sqrt": False}
+
+EQUIVALENTS: dict[str, Gdtx] = {
+    "sgd": g(gdtx.sgd, 0.05),
+    "sgd_momentum": g(gdtx.sgd, 0.05, momentum=0.9),
+    "sgd_nesterov": g(gdtx.sgd, 0.05, momentum=0.9, nesterov=True),
+    "sgd_dampening": g(gdtx.sgd, 0.05, momentum=0.9, dampening=0.5),
+    "sgd_weight_decay": g(gdtx.sgd, 0.05, weight_decay=0.1),
+    "sgd_nesterov_weight_decay": g(gdtx.sgd, 0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
+    "adagrad": g(gdtx.adagrad, 0.1),
+    "adagrad_lr_decay": g(
+        gdtx.adagrad, gdtx.inverse_time_decay(0.1, decay_rate=0.01), initial_accumulator_value=0.1
+    ),
+    "rmsprop": g(gdtx.rmsprop, 0.01, **TORCH_RMS),
+    "rmsprop_centered": g(gdtx.rmsprop, 0.01, **TORCH_RMS, centered=True),
+    "rmsprop_momentum": g(gdtx.rmsprop, 0.01, **TORCH_RMS, momentum=0.9),
+    "rmsprop_centered_momentum_weight_decay": g(
+        gdtx.rmsprop,
+        0.01,
+        decay=0.9,
+        eps=1e-8,
+        eps_in_sqrt=False,
+        centered=True,
+        momentum=0.5,
+        weight_decay=0.1,
+    ),
+    "adadelta": g(gdtx.adadelta, 1.0, rho=0.9, eps=1e-6),
+    "adam": g(gdtx.adam, 0.01),
+    "adam_weight_decay": g(gdtx.adam, 0.01, weight_decay=0.1),
+    "adamw": g(gdtx.adamw, 0.01, weight_decay=0.01),
+    "adamax": g(gdtx.adamax, 2e-3, eps_in_max=True),
+    "nadam": g(gdtx.nadam, 2e-3),
+    "nadam_decoupled_weight_decay": g(
+        gdtx.chain,
+        gdtx.scale_by_nadam(),
+        gdtx.add_decayed_weights(0.1),
+        gdtx.scale_by_learning_rate(0.01),
+    ),
+    # StepLR(step_size=10, gamma=0.5): lr·0.5^⌊count/10⌋.
+    "step_lr": g(
+        gdtx.sgd,
+        gdtx.exponential_decay(0.1, transition_steps=10, decay_rate=0.5, staircase=True),
+    ),
+    # ExponentialLR(gamma=0.97): lr·0.97^count.
+    "exponential_lr": g(gdtx.sgd, gdtx.exponential_decay(0.1, transition_steps=1, decay_rate=0.97)),
+    # LinearLR(start_factor=0.2, end_factor=1.0, total_iters=30): from 0.2·lr to lr in 30 steps.
+    "linear_lr": g(gdtx.sgd, gdtx.linear_schedule(0.02, 0.1, transition_steps=30)),
+    # CosineAnnealingLR(T_max=100, eta_min=0.01): alpha = eta_min / lr. Within T_max only:
+    # torch's schedule rises again after T_max, gdtx's stays at eta_min.
+    "cosine_annealing_lr": g(
+        gdtx.sgd, gdtx.cosine_decay_schedule(0.1, decay_steps=100, alpha=0.1), momentum=0.9
+    ),
+}
+"""Case name (as recorded) → the gdtx optimizer that reproduces it."""
+
+NET_EQUIVALENTS: dict[str, Gdtx] = {
+    "adagrad": g(gdtx.adagrad, 0.01, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False),
+    "rmsprop": g(gdtx.rmsprop, 0.001, **TORCH_RMS),
+    "adam": g(gdtx.adam, 0.001, b1=0.9, b2=0.999, eps=1e-8),
+}
+"""004's optimizers: torch's defaults spelled out in gdtx's arguments."""
+
+SCHEDULE_CASES = sorted(n for n, c in META["cases"].items() if "scheduler" in c)
+LIVE_CASES = [
+    "sgd_nesterov",
+    "sgd_dampening",
+    "adagrad_lr_decay",
+    "rmsprop_centered_momentum_weight_decay",
+    "adadelta",
+    "adamw",
+    "adamax",
+    "nadam",
+    "step_lr",
+    "cosine_annealing_lr",
+]
+"""The cases re-run with the installed PyTorch, when there is one."""
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def torch_signature(config: dict[str, Any]) -> str:
+    """``Class(k=v, ...)`` (with ``+Scheduler(...)``) from a recorded configuration."""
+
+    def call(name: str, kwargs: dict[str, Any]) -> str:
+        return f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+    text = call(config["optimizer"], config["kwargs"])
+    if "scheduler" in config:
+        text += "+" + call(config["scheduler"], config["scheduler_kwargs"])
+    return text
+
+
+def case_id(name: str) -> str:
+    return f"{name}:{torch_signature(META['cases'][name])}->{EQUIVALENTS[name]}"
+
+
+def net_id(name: str) -> str:
+    return f"{name}:{torch_signature(META['net_optimizers'][name])}->{NET_EQUIVALENTS[name]}"
+
+
+def case_arrays(name: str, fixture: dict[str, np.ndarray] = DATA) -> dict[str, Any]:
+    """A case's initial params, per-step gradient trees, per-step torch params and lrs."""
+    steps = META["steps"]
+    grads = {k: fixture[f"{name}/grads/{k}"] for k in LEAVES}
+    path = {k: fixture[f"{name}/path/{k}"] for k in LEAVES}
+    return {
+        "init": {k: fixture[f"{name}/init/{k}"] for k in LEAVES},
+        "grads": grads,
+        "grad_steps": [{k: grads[k][i] for k in LEAVES} for i in range(steps)],
+        "path": path,
+        "path_steps": [{k: path[k][i] for k in LEAVES} for i in range(steps)],
+        "lr": fixture[f"{name}/lr"],
+    }
+
+
+def relative_error(actual: Any, expected: Any) -> float:
+    """The largest leaf-wise ``max|a − e| / max|e|``, the measure of ``assert_trees_close``."""
+    errs = [
+        float(np.max(np.abs(np.float64(a) - np.float64(e)))) / max(float(np.max(np.abs(e))), 1e-30)
+        for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True)
+    ]
+    return max(errs)
+
+
+def assert_paths_close(actual_steps: list[Any], expected_steps: list[Any], what: str) -> None:
+    """Every step's parameters within ``RTOL`` (norm-wise relative, per leaf)."""
+    assert len(actual_steps) == len(expected_steps)
+    for i, (a, e) in enumerate(zip(actual_steps, expected_steps, strict=True)):
+        assert_trees_close(a, e, rtol=RTOL, what=f"{what}, after step {i + 1}")
+
+
+def gdtx_trajectory(name: str) -> list[Any]:
+    """The parameters after each step of the case's gdtx equivalent (jitted, float32)."""
+    arrays = case_arrays(name)
+    path, _ = run_gdtx(EQUIVALENTS[name].build(), arrays["init"], arrays["grad_steps"])
+    return path
+
+
+def trajectory_error(name: str) -> float:
+    """The largest relative error over all steps between gdtx and the recorded torch path."""
+    steps = case_arrays(name)["path_steps"]
+    return max(relative_error(a, e) for a, e in zip(gdtx_trajectory(name), steps, strict=True))
+
+
+def net_loss(params: dict[str, jax.Array], X: jax.Array, y: jax.Array) -> jax.Array:
+    """004's network in torch's layout: Linear(10, 5) → sigmoid → Linear(5, 1), MSE."""
+    h = jax.nn.sigmoid(X @ params["W1"].T + params["b1"][None, :])
+    pred = h @ params["W2"].T + params["b2"][None, :]
+    return jnp.mean((pred - y) ** 2)
+
+
+@functools.partial(jax.jit, static_argnames="steps")
+def train_net(opt: Any, params: Any, X: jax.Array, y: jax.Array, steps: int) -> tuple[Any, Any]:
+    """Full-batch training; returns the loss before each step and the final parameters."""
+
+    def body(carry: Any, _: None) -> tuple[Any, jax.Array]:
+        p, state = carry
+        loss, grads = jax.value_and_grad(net_loss)(p, X, y)
+        updates, state = opt.update(grads, state, p)
+        return (gdtx.apply_updates(p, updates), state), loss
+
+    (params, _), losses = jax.lax.scan(body, (params, opt.init(params)), None, length=steps)
+    return losses, params
+
+
+def gdtx_net(name: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    params = to_f32({k: DATA[f"net/init/{k}"] for k in NET_LEAVES})
+    X, y = jnp.asarray(DATA["net/X"]), jnp.asarray(DATA["net/y"])
+    losses, final = train_net(NET_EQUIVALENTS[name].build(), params, X, y, META["net_steps"])
+    return np.asarray(losses), jax.tree.map(np.asarray, final)
+
+
+def loss_curve_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """The largest pointwise relative error of a loss curve."""
+    return float(np.max(np.abs(np.float64(actual) - expected) / np.abs(np.float64(expected))))
+
+
+# ---------------------------------------------------------------------------------------
+# Against the recorded fixture (no PyTorch needed)
+
+
+def test_fixture_records_exactly_the_cases_paired_here():
+    assert set(META["cases"]) == set(EQUIVALENTS)
+    assert set(META["net_optimizers"]) == set(NET_EQUIVALENTS)
+    assert str(DATA["torch_version"]) == META["torch_version"]
+    assert FIXTURE.stat().st_size < 2 * 2**20
+
+
+@pytest.mark.parametrize("name", sorted(EQUIVALENTS), ids=case_id)
+def test_matches_torch_trajectory(name):
+    """gdtx's parameters equal torch's after each of the recorded steps (rtol 1e-5).
+
+    The id reads ``case:TorchOptimizer(torch arguments)->gdtx_call(gdtx arguments)``.
+    """
+    arrays = case_arrays(name)
+    assert_paths_close(gdtx_trajectory(name), arrays["path_steps"], case_id(name))
+
+
+@pytest.mark.parametrize("name", SCHEDULE_CASES, ids=case_id)
+def test_schedule_matches_torch_learning_rates(name):
+    """gdtx's schedule at ``count = k`` is the lr torch used in its step k + 1.
+
+    torch's ``scheduler.step()`` follows ``optimizer.step()``, so the (k+1)-th optimizer
+    step runs at epoch k, after k scheduler steps; gdtx evaluates its schedule at
+    ``count`` = the number of updates before this one. They align with no shift; the
+    schedule shifted by one step (count + 1) would not match.
+    """
+    torch_lr = case_arrays(name)["lr"]
+    (block,) = EQUIVALENTS[name].build().learning_rate_blocks()
+    counts = jnp.arange(len(torch_lr), dtype=jnp.int32)
+    aligned = np.asarray(block.rate_at(counts), np.float64)
+    np.testing.assert_allclose(aligned, torch_lr, rtol=1e-5, err_msg=case_id(name))
+    shifted = np.asarray(block.rate_at(counts + 1), np.float64)
+    assert np.max(np.abs(shifted - torch_lr) / torch_lr) > 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(NET_EQUIVALENTS), ids=net_id)
+def test_network_loss_curve_matches_torch(name):
+    """004's 10→5→1 network trained full batch for 200 steps: the same loss curve as torch.
+
+    The forward pass is written in JAX with torch's ``nn.Linear`` layout (x @ W.T + b);
+    gradients come from ``jax.grad`` instead of autograd, so the curves agree to float32
+    rounding of the gradients, not bit for bit.
+    """
+    losses, final = gdtx_net(name)
+    expected = DATA[f"net/{name}/loss"]
+    err = loss_curve_error(losses, expected)
+    assert err <= NET_RTOL, f"{net_id(name)}: loss curve relative error {err:.3g}"
+    torch_final = {k: DATA[f"net/{name}/final/{k}"] for k in NET_LEAVES}
+    assert_trees_close(final, torch_final, rtol=NET_WEIGHTS_RTOL, what=net_id(name))
+
+
+# ---------------------------------------------------------------------------------------
+# Against the installed PyTorch, when there is one
+
+
+@pytest.mark.parametrize("name", LIVE_CASES, ids=case_id)
+def test_live_torch_matches_fixture_and_gdtx(name):
+    """Re-runs the case with the installed torch: it must still match the fixture and gdtx.
+
+    A mismatch with the fixture means torch's behaviour changed since the recording
+    (``python tests/torch_reference/record.py`` refreshes it after review).
+    """
+    pytest.importorskip("torch")
+    from torch_reference import record
+
+    arrays = case_arrays(name)
+    config = {k: v for k, v in META["cases"][name].items() if k != "seed"}
+    live, live_lr = record.torch_trajectory(config, arrays["init"], arrays["grads"])
+    live_steps = [{k: live[k][i] for k in LEAVES} for i in range(META["steps"])]
+    recorded = f"recorded with torch {META['torch_version']}"
+    np.testing.assert_allclose(live_lr, arrays["lr"], rtol=1e-12, err_msg=recorded)
+    assert_paths_close(live_steps, arrays["path_steps"], f"live torch vs fixture ({recorded})")
+    assert_paths_close(gdtx_trajectory(name), live_steps, f"gdtx vs live torch: {case_id(name)}")
+
+
+def test_live_network_matches_fixture_and_gdtx():
+    """004's network re-trained with the installed torch: the fixture's data, weights, curves."""
+    pytest.importorskip("torch")
+    from torch_reference import record
+
+    data = record.net_data()
+    for k in ("X", "y"):
+        np.testing.assert_array_equal(data[k], DATA[f"net/{k}"])
+    for k in NET_LEAVES:
+        np.testing.assert_array_equal(data[k], DATA[f"net/init/{k}"])
+    for name in NET_EQUIVALENTS:
+        losses, _ = record.train_torch_net(data, META["net_optimizers"][name])
+        err = loss_curve_error(losses, DATA[f"net/{name}/loss"])
+        assert err <= NET_RTOL, f"live torch vs fixture, {name}: {err:.3g}"
+        err = loss_curve_error(gdtx_net(name)[0], losses)
+        assert err <= NET_RTOL, f"gdtx vs live torch, {net_id(name)}: {err:.3g}"
