@@ -263,3 +263,24 @@ def test_flax_nnx_optimizer_trains_with_gdtx():
         theirs = losses(optax.adam(0.01))
     assert ours[-1] < 0.2 * ours[0]
     np.testing.assert_allclose(ours, theirs, rtol=1e-4)
+
+
+def test_masked_updates_only_selected_leaves_and_keeps_state_for_them_alone():
+    params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    ndim_mask = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
+    opt = gdtx.masked(gdtx.scale_by_adam(), ndim_mask)
+    state = opt.init(params)
+    assert len(state.inner.m) == 1 and state.inner.m[0].shape == (2, 2)
+    grads = {"w": jnp.full((2, 2), 3.0), "b": jnp.full(2, 3.0)}
+    out, _ = jax.jit(opt.update)(grads, state)
+    np.testing.assert_allclose(out["w"], 1.0, rtol=1e-6)  # Adam's first step: sign(g)
+    np.testing.assert_allclose(out["b"], 3.0)  # passed through unchanged
+
+
+def test_adamw_mask_decays_only_selected_leaves():
+    params = {"w": jnp.ones(2), "b": jnp.ones(2)}
+    opt = gdtx.adamw(0.1, weight_decay=0.5, mask={"w": True, "b": False})
+    zero = jax.tree.map(jnp.zeros_like, params)
+    out, _ = opt.update(zero, opt.init(params), params)
+    np.testing.assert_allclose(out["w"], -0.05, rtol=1e-6)
+    np.testing.assert_allclose(out["b"], 0.0)
