@@ -288,17 +288,18 @@ class ScaleByAdamax(Transform):
     """Adamax: Adam with the infinity norm (Kingma & Ba, 2015, Algorithm 2).
 
     $$ m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad
-       u \\leftarrow \\max(\\beta_2 u, |g|), \\quad
-       \\text{out} = \\frac{m}{(1-\\beta_1^t)(u + \\varepsilon)} $$
+       u \\leftarrow \\max(\\beta_2 u, |g| + \\varepsilon), \\quad
+       \\text{out} = \\frac{m}{(1-\\beta_1^t)\\, u} $$
 
-    With ``eps_in_max`` (PyTorch's form), u ← max(β₂u, |g| + ε) and the output
-    is m / ((1 − β₁ᵗ) u). The state field ``v`` holds u.
+    The paper has no ε; like PyTorch and Optax, ε enters inside the max. With
+    ``eps_in_max=False`` it moves to the denominator instead: u ← max(β₂u, |g|),
+    out = m / ((1 − β₁ᵗ)(u + ε)). The state field ``v`` holds u.
 
     Attributes:
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
         eps: ε ≥ 0.
-        eps_in_max: add ε inside the max instead of to the denominator.
+        eps_in_max: ε inside the max (default) or added to the denominator.
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -311,7 +312,7 @@ class ScaleByAdamax(Transform):
     b1: Any = 0.9
     b2: Any = 0.999
     eps: Any = 1e-8
-    eps_in_max: bool = static(default=False)
+    eps_in_max: bool = static(default=True)
 
     def __post_init__(self) -> None:
         check_range("scale_by_adamax", "b1", self.b1, 0.0, 1.0, high_open=True)

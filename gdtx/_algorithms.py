@@ -279,7 +279,7 @@ def adamax(
     b2: Any = 0.999,
     eps: Any = 1e-8,
     *,
-    eps_in_max: bool = False,
+    eps_in_max: bool = True,
     weight_decay: Any = None,
 ) -> Chain:
     """Adamax (Kingma & Ba, 2015, §7.1): Adam with the infinity norm; see :class:`ScaleByAdamax`.
