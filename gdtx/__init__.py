@@ -17,28 +17,23 @@ Example:
     Array([ 0.9, -1.9], dtype=float32)
 """
 
-from ._adaptive import AdadeltaState as AdadeltaState
-from ._adaptive import AdamState as AdamState
-from ._adaptive import NadamState as NadamState
-from ._adaptive import RmsState as RmsState
-from ._adaptive import ScaleByAdadelta as ScaleByAdadelta
-from ._adaptive import ScaleByAdam as ScaleByAdam
-from ._adaptive import ScaleByAdamax as ScaleByAdamax
-from ._adaptive import ScaleByNadam as ScaleByNadam
-from ._adaptive import ScaleByRms as ScaleByRms
-from ._adaptive import ScaleByRss as ScaleByRss
-from ._adaptive import VState as VState
-from ._adaptive import scale_by_adadelta as scale_by_adadelta
-from ._adaptive import scale_by_adam as scale_by_adam
-from ._adaptive import scale_by_adamax as scale_by_adamax
-from ._adaptive import scale_by_nadam as scale_by_nadam
-from ._adaptive import scale_by_rms as scale_by_rms
-from ._adaptive import scale_by_rss as scale_by_rss
+from ._adam import AdamState as AdamState
+from ._adam import AmsgradState as AmsgradState
+from ._adam import NadamState as NadamState
+from ._adam import ScaleByAdam as ScaleByAdam
+from ._adam import ScaleByAdamax as ScaleByAdamax
+from ._adam import ScaleByAmsgrad as ScaleByAmsgrad
+from ._adam import ScaleByNadam as ScaleByNadam
+from ._adam import scale_by_adam as scale_by_adam
+from ._adam import scale_by_adamax as scale_by_adamax
+from ._adam import scale_by_amsgrad as scale_by_amsgrad
+from ._adam import scale_by_nadam as scale_by_nadam
 from ._algorithms import adadelta as adadelta
 from ._algorithms import adagrad as adagrad
 from ._algorithms import adam as adam
 from ._algorithms import adamax as adamax
 from ._algorithms import adamw as adamw
+from ._algorithms import amsgrad as amsgrad
 from ._algorithms import lars as lars
 from ._algorithms import momentum as momentum
 from ._algorithms import nadam as nadam
@@ -64,6 +59,15 @@ from ._momentum import MState as MState
 from ._momentum import Trace as Trace
 from ._momentum import ema as ema
 from ._momentum import trace as trace
+from ._rms import AdadeltaState as AdadeltaState
+from ._rms import RmsState as RmsState
+from ._rms import ScaleByAdadelta as ScaleByAdadelta
+from ._rms import ScaleByRms as ScaleByRms
+from ._rms import ScaleByRss as ScaleByRss
+from ._rms import VState as VState
+from ._rms import scale_by_adadelta as scale_by_adadelta
+from ._rms import scale_by_rms as scale_by_rms
+from ._rms import scale_by_rss as scale_by_rss
 from ._scale import AddDecayedWeights as AddDecayedWeights
 from ._scale import Clip as Clip
 from ._scale import ClipByGlobalNorm as ClipByGlobalNorm

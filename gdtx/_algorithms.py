@@ -11,17 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ._adaptive import (
-    ScaleByAdadelta,
-    ScaleByAdam,
-    ScaleByAdamax,
-    ScaleByNadam,
-    ScaleByRms,
-    ScaleByRss,
-)
+from ._adam import ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam
 from ._base import Transform
 from ._combine import Chain, masked
 from ._momentum import Ema, Trace
+from ._rms import ScaleByAdadelta, ScaleByRms, ScaleByRss
 from ._scale import AddDecayedWeights, ScaleByLearningRate, ScaleByTrustRatio
 
 ScalarOrSchedule = Any
@@ -239,6 +233,30 @@ def adam(
     """
     return Chain(
         (*_l2(weight_decay), ScaleByAdam(b1, b2, eps, eps_root), ScaleByLearningRate(learning_rate))
+    )
+
+
+def amsgrad(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    *,
+    weight_decay: Any = None,
+) -> Chain:
+    """AMSGrad (Reddi et al., 2018): Adam with a non-decreasing v; see :class:`ScaleByAmsgrad`.
+
+    Equals ``torch.optim.Adam(amsgrad=True)``.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> opt = gdtx.amsgrad(1e-3)
+        >>> params = jnp.array([1.0])
+        >>> opt.update(jnp.array([2.0]), opt.init(params))[0].round(6)
+        Array([-0.001], dtype=float32)
+    """
+    return Chain(
+        (*_l2(weight_decay), ScaleByAmsgrad(b1, b2, eps), ScaleByLearningRate(learning_rate))
     )
 
 

@@ -377,6 +377,28 @@ class ScaleByAdam(Block):
         return m_hat / (np.sqrt(v_hat + self.eps_root) + self.eps), {"m": m, "v": v}
 
 
+class ScaleByAmsgrad(Block):
+    """AMSGrad's direction (Reddi, Kale & Kumar, 2018, arXiv:1904.09237, Algorithm 2).
+
+    m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²; v_max ← max(v_max, v);
+    out = (m/(1 − β₁ᵗ))/(√(v_max/(1 − β₂ᵗ)) + ε) (the paper's max of the raw v, with
+    Adam's bias corrections, as torch.optim.Adam(amsgrad=True) does).
+    """
+
+    def __init__(self, b1=0.9, b2=0.999, eps=1e-8) -> None:
+        self.b1, self.b2, self.eps = b1, b2, eps
+
+    def init_leaf(self, p):
+        return {"m": np.zeros_like(p), "v": np.zeros_like(p), "v_max": np.zeros_like(p)}
+
+    def leaf(self, g, s, p, t):
+        m = self.b1 * s["m"] + (1 - self.b1) * g
+        v = self.b2 * s["v"] + (1 - self.b2) * g**2
+        v_max = np.maximum(s["v_max"], v)
+        out = (m / (1 - self.b1**t)) / (np.sqrt(v_max / (1 - self.b2**t)) + self.eps)
+        return out, {"m": m, "v": v, "v_max": v_max}
+
+
 class ScaleByAdamax(Block):
     """Adamax's direction (Kingma & Ba, 2015, arXiv:1412.6980, Algorithm 2).
 

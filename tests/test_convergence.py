@@ -32,6 +32,7 @@ QUADRATIC = {
     "adam": (gdtx.adam(0.1), 400),
     "adamw": (gdtx.adamw(0.1, weight_decay=1e-3), 400),
     "adamax": (gdtx.adamax(0.1), 400),
+    "amsgrad": (gdtx.amsgrad(0.1), 400),
     "nadam": (gdtx.nadam(0.1), 400),
     "lars": (gdtx.lars(20.0, momentum=0.9, trust_coefficient=0.01), 400),
 }
@@ -49,6 +50,7 @@ ROSENBROCK = {
     "adam": (gdtx.adam(0.02), 5000),
     "adamw": (gdtx.adamw(0.02, weight_decay=0.0), 5000),
     "adamax": (gdtx.adamax(0.02), 10000),
+    "amsgrad": (gdtx.amsgrad(0.02), 5000),
     "nadam": (gdtx.nadam(0.02), 5000),
     "lars": (gdtx.lars(0.5, trust_coefficient=0.002), 20000),
 }

@@ -23,6 +23,7 @@ ALGORITHMS = {
     "adam": lambda lr: gdtx.adam(lr),
     "adamw": lambda lr: gdtx.adamw(lr, weight_decay=0.1),
     "adamax": lambda lr: gdtx.adamax(lr),
+    "amsgrad": lambda lr: gdtx.amsgrad(lr),
     "nadam": lambda lr: gdtx.nadam(lr),
     "lars": lambda lr: gdtx.lars(lr, weight_decay=1e-3),
 }

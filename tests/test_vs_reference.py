@@ -221,6 +221,10 @@ BLOCKS = {
         lr_chain(gdtx.scale_by_adam(), 0.01),
         lambda: ref_lr_chain(ref.ScaleByAdam(), 0.01),
     ),
+    "amsgrad": (
+        lr_chain(gdtx.scale_by_amsgrad(0.8, 0.99, 1e-6), 0.01),
+        lambda: ref_lr_chain(ref.ScaleByAmsgrad(0.8, 0.99, 1e-6), 0.01),
+    ),
     "adam_eps_root": (
         lr_chain(gdtx.scale_by_adam(0.8, 0.99, 1e-6, eps_root=1e-4), 0.01),
         lambda: ref_lr_chain(ref.ScaleByAdam(0.8, 0.99, 1e-6, eps_root=1e-4), 0.01),
@@ -409,6 +413,14 @@ ALGORITHMS = {
     ),
     # Adam family
     "adam": (gdtx.adam(0.01), lambda: ref.Adam(0.01)),
+    "amsgrad": (
+        gdtx.amsgrad(0.01, b2=0.9, weight_decay=0.01),
+        lambda: ref.Chain(
+            ref.AddDecayedWeights(0.01),
+            ref.ScaleByAmsgrad(b2=0.9),
+            ref.LearningRate(0.01),
+        ),
+    ),
     "adam_nondefault": (
         gdtx.adam(0.02, 0.5, 0.99, 1e-6, eps_root=1e-8, weight_decay=0.01),
         lambda: ref.Adam(0.02, 0.5, 0.99, 1e-6, eps_root=1e-8, weight_decay=0.01),

@@ -20,7 +20,8 @@ first argument, weight_decay → ``weight_decay``):
   gdtx's defaults (β = 0.9, ε inside the root) are Optax's, not torch's.
 - ``Adadelta()`` → ``adadelta(1.0, rho=0.9, eps=1e-6)`` (gdtx's ρ default is the paper's 0.95).
 - ``Adam(weight_decay)`` is L2 → ``adam(weight_decay=)``; ``AdamW`` → ``adamw``.
-- ``Adamax`` (ε inside the max, lr = 2e-3) → ``adamax(2e-3, eps_in_max=True)``.
+- ``Adamax`` (ε inside the max, lr = 2e-3) → ``adamax(2e-3)``.
+- ``Adam(amsgrad=True)`` → ``amsgrad``.
 - ``NAdam`` (ψ = 4e-3) → ``nadam(2e-3)``; ``decoupled_weight_decay=True`` is the chain
   ``scale_by_nadam, add_decayed_weights, scale_by_learning_rate``.
 - ``lr_scheduler.X`` stepped after every ``optimizer.step()`` → a gdtx schedule of
@@ -112,7 +113,8 @@ EQUIVALENTS: dict[str, Gdtx] = {
     "adam": g(gdtx.adam, 0.01),
     "adam_weight_decay": g(gdtx.adam, 0.01, weight_decay=0.1),
     "adamw": g(gdtx.adamw, 0.01, weight_decay=0.01),
-    "adamax": g(gdtx.adamax, 2e-3, eps_in_max=True),
+    "adam_amsgrad": g(gdtx.amsgrad, 0.01),
+    "adamax": g(gdtx.adamax, 2e-3),
     "nadam": g(gdtx.nadam, 2e-3),
     "nadam_decoupled_weight_decay": g(
         gdtx.chain,
@@ -152,6 +154,7 @@ LIVE_CASES = [
     "rmsprop_centered_momentum_weight_decay",
     "adadelta",
     "adamw",
+    "adam_amsgrad",
     "adamax",
     "nadam",
     "step_lr",

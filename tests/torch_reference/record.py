@@ -88,6 +88,7 @@ CASES: dict[str, dict[str, Any]] = {
     "adam": {"optimizer": "Adam", "kwargs": {"lr": 0.01}},
     "adam_weight_decay": {"optimizer": "Adam", "kwargs": {"lr": 0.01, "weight_decay": 0.1}},
     "adamw": {"optimizer": "AdamW", "kwargs": {"lr": 0.01, "weight_decay": 0.01}},
+    "adam_amsgrad": {"optimizer": "Adam", "kwargs": {"lr": 0.01, "amsgrad": True}},
     "adamax": {"optimizer": "Adamax", "kwargs": {}},
     "nadam": {"optimizer": "NAdam", "kwargs": {}},
     "nadam_decoupled_weight_decay": {
