@@ -16,6 +16,13 @@ from ._moments import bias_correction, ewma_step
 from ._tree import abs_sq, elementwise, real_zeros_like_tree, zeros_like_tree
 
 
+def _check_adam_family(owner: str, block: Any) -> None:
+    """β₁, β₂ in [0, 1) and ε ≥ 0, the hyperparameters every Adam-family block shares."""
+    check_range(owner, "b1", block.b1, 0.0, 1.0, high_open=True)
+    check_range(owner, "b2", block.b2, 0.0, 1.0, high_open=True)
+    check_range(owner, "eps", block.eps, 0.0)
+
+
 class AdamState(NamedTuple):
     """State of :class:`ScaleByAdam` and :class:`ScaleByAdamax`.
 
@@ -56,9 +63,7 @@ class ScaleByAdam(Transform):
     eps_root: Any = 0.0
 
     def __post_init__(self) -> None:
-        check_range("scale_by_adam", "b1", self.b1, 0.0, 1.0, high_open=True)
-        check_range("scale_by_adam", "b2", self.b2, 0.0, 1.0, high_open=True)
-        check_range("scale_by_adam", "eps", self.eps, 0.0)
+        _check_adam_family("scale_by_adam", self)
         check_range("scale_by_adam", "eps_root", self.eps_root, 0.0)
 
     def init_state(self, params: Params) -> AdamState:
@@ -111,9 +116,7 @@ class ScaleByAdamax(Transform):
     eps_in_max: bool = static(default=True)
 
     def __post_init__(self) -> None:
-        check_range("scale_by_adamax", "b1", self.b1, 0.0, 1.0, high_open=True)
-        check_range("scale_by_adamax", "b2", self.b2, 0.0, 1.0, high_open=True)
-        check_range("scale_by_adamax", "eps", self.eps, 0.0)
+        _check_adam_family("scale_by_adamax", self)
 
     def init_state(self, params: Params) -> AdamState:
         return AdamState(m=zeros_like_tree(params), v=real_zeros_like_tree(params))
@@ -188,9 +191,7 @@ class ScaleByNadam(Transform):
     momentum_decay: Any = 4e-3
 
     def __post_init__(self) -> None:
-        check_range("scale_by_nadam", "b1", self.b1, 0.0, 1.0, high_open=True)
-        check_range("scale_by_nadam", "b2", self.b2, 0.0, 1.0, high_open=True)
-        check_range("scale_by_nadam", "eps", self.eps, 0.0)
+        _check_adam_family("scale_by_nadam", self)
         if self.momentum_decay is not None:
             check_range("scale_by_nadam", "momentum_decay", self.momentum_decay, 0.0)
 
@@ -273,9 +274,7 @@ class ScaleByAmsgrad(Transform):
     eps: Any = 1e-8
 
     def __post_init__(self) -> None:
-        check_range("scale_by_amsgrad", "b1", self.b1, 0.0, 1.0, high_open=True)
-        check_range("scale_by_amsgrad", "b2", self.b2, 0.0, 1.0, high_open=True)
-        check_range("scale_by_amsgrad", "eps", self.eps, 0.0)
+        _check_adam_family("scale_by_amsgrad", self)
 
     def init_state(self, params: Params) -> AmsgradState:
         v = real_zeros_like_tree(params)

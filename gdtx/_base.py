@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, NamedTuple, dataclass_transform
 
 import jax
@@ -193,11 +193,6 @@ def compute_dtype(dtype: Any) -> Any:
     return jnp.dtype(jnp.result_type(float))
 
 
-def real_dtype(dtype: Any) -> Any:
-    """The real counterpart of ``dtype`` (float32 for complex64)."""
-    return jnp.finfo(jnp.dtype(dtype)).dtype
-
-
 def hyper(value: Any, dtype: Any) -> jax.Array:
     """A hyperparameter cast to ``dtype`` (Python numbers, arrays and tracers alike)."""
     return jnp.asarray(value, dtype=dtype)
@@ -264,8 +259,3 @@ def check_params(owner: str, params: Params | None) -> Params:
             f"{owner} reads the parameters: call update(updates, state, params) with params."
         )
     return params
-
-
-def describe(value: Callable[..., Any] | Any) -> str:
-    """A short name for error messages."""
-    return getattr(value, "__name__", type(value).__name__)
