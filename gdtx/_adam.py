@@ -11,9 +11,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._base import Params, Transform, Updates, check_range, hyper, static
+from ._base import Params, Transform, Updates, hyper, static
 from ._moments import bias_correction, ewma_step
-from ._tree import abs_sq, elementwise, real_zeros_like_tree, zeros_like_tree
+from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree, zeros_like_tree
+from ._validate import check_range
 
 
 def _check_adam_family(owner: str, block: Any) -> None:
@@ -48,6 +49,8 @@ class ScaleByAdam(Transform):
         b2: β₂ in [0, 1).
         eps: ε ≥ 0, outside the root.
         eps_root: ε inside the root (≥ 0); useful when differentiating through Adam.
+        m_dtype: dtype of m (default: the parameter's).
+        v_dtype: dtype of v (default: real, at least float32).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -61,13 +64,17 @@ class ScaleByAdam(Transform):
     b2: Any = 0.999
     eps: Any = 1e-8
     eps_root: Any = 0.0
+    m_dtype: Any = static(default=None)
+    v_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         _check_adam_family("scale_by_adam", self)
         check_range("scale_by_adam", "eps_root", self.eps_root, 0.0)
 
     def init_state(self, params: Params) -> AdamState:
-        return AdamState(m=zeros_like_tree(params), v=real_zeros_like_tree(params))
+        return AdamState(
+            m=zeros_like_tree(params, self.m_dtype), v=v_zeros_like_tree(params, self.v_dtype)
+        )
 
     def step(
         self, updates: Updates, state: AdamState, params: Params | None, count: jax.Array
@@ -80,7 +87,7 @@ class ScaleByAdam(Transform):
             m_hat = m / c1.astype(m.dtype)  # m̂ = m / (1−β₁ᵗ)
             v_hat = v / c2.astype(v.dtype)  # v̂ = v / (1−β₂ᵗ)
             denom = jnp.sqrt(v_hat + hyper(self.eps_root, v.dtype)) + hyper(self.eps, v.dtype)
-            return m_hat / denom.astype(m.dtype)
+            return safe_div(m_hat, denom)  # m̂ / (√(v̂ + ε_root) + ε)
 
         return elementwise(out, updates, m, v), AdamState(m=m, v=v)
 
@@ -101,6 +108,8 @@ class ScaleByAdamax(Transform):
         b2: β₂ in [0, 1).
         eps: ε ≥ 0.
         eps_in_max: ε inside the max (default) or added to the denominator.
+        m_dtype: dtype of m (default: the parameter's).
+        v_dtype: dtype of u (default: real, at least float32).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -114,12 +123,16 @@ class ScaleByAdamax(Transform):
     b2: Any = 0.999
     eps: Any = 1e-8
     eps_in_max: bool = static(default=True)
+    m_dtype: Any = static(default=None)
+    v_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         _check_adam_family("scale_by_adamax", self)
 
     def init_state(self, params: Params) -> AdamState:
-        return AdamState(m=zeros_like_tree(params), v=real_zeros_like_tree(params))
+        return AdamState(
+            m=zeros_like_tree(params, self.m_dtype), v=v_zeros_like_tree(params, self.v_dtype)
+        )
 
     def step(
         self, updates: Updates, state: AdamState, params: Params | None, count: jax.Array
@@ -137,7 +150,7 @@ class ScaleByAdamax(Transform):
 
         def out(m: jax.Array, u: jax.Array) -> jax.Array:
             denom = c1.astype(u.dtype) * (u + hyper(in_denominator, u.dtype))
-            return jnp.where(denom > 0, m / jnp.where(denom > 0, denom, 1.0).astype(m.dtype), 0.0)
+            return safe_div(m, denom)  # m / ((1−β₁ᵗ)·u)
 
         return elementwise(out, updates, m, u), AdamState(m=m, v=u)
 
@@ -176,6 +189,8 @@ class ScaleByNadam(Transform):
         b2: β₂ in [0, 1).
         eps: ε ≥ 0.
         momentum_decay: ψ ≥ 0, or ``None`` for a constant μ_t = β₁.
+        m_dtype: dtype of m (default: the parameter's).
+        v_dtype: dtype of v (default: real, at least float32).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -189,6 +204,8 @@ class ScaleByNadam(Transform):
     b2: Any = 0.999
     eps: Any = 1e-8
     momentum_decay: Any = 4e-3
+    m_dtype: Any = static(default=None)
+    v_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         _check_adam_family("scale_by_nadam", self)
@@ -204,8 +221,8 @@ class ScaleByNadam(Transform):
 
     def init_state(self, params: Params) -> NadamState:
         return NadamState(
-            m=zeros_like_tree(params),
-            v=real_zeros_like_tree(params),
+            m=zeros_like_tree(params, self.m_dtype),
+            v=v_zeros_like_tree(params, self.v_dtype),
             mu_prod=jnp.ones([], jnp.result_type(float)),
         )
 
@@ -223,8 +240,8 @@ class ScaleByNadam(Transform):
 
         def out(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             d = jnp.sqrt(v / c2.astype(v.dtype)) + hyper(self.eps, v.dtype)
-            d = d.astype(m.dtype)
-            return coef_g.astype(m.dtype) * g / d + coef_m.astype(m.dtype) * m / d
+            step = coef_g.astype(m.dtype) * g + coef_m.astype(m.dtype) * m
+            return safe_div(step, d)
 
         return elementwise(out, updates, updates, m, v), NadamState(m=m, v=v, mu_prod=mu_prod)
 
@@ -258,6 +275,8 @@ class ScaleByAmsgrad(Transform):
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
         eps: ε ≥ 0.
+        m_dtype: dtype of m (default: the parameter's).
+        v_dtype: dtype of v (default: real, at least float32).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -272,13 +291,15 @@ class ScaleByAmsgrad(Transform):
     b1: Any = 0.9
     b2: Any = 0.999
     eps: Any = 1e-8
+    m_dtype: Any = static(default=None)
+    v_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         _check_adam_family("scale_by_amsgrad", self)
 
     def init_state(self, params: Params) -> AmsgradState:
-        v = real_zeros_like_tree(params)
-        return AmsgradState(m=zeros_like_tree(params), v=v, v_max=v)
+        v = v_zeros_like_tree(params, self.v_dtype)
+        return AmsgradState(m=zeros_like_tree(params, self.m_dtype), v=v, v_max=v)
 
     def step(
         self, updates: Updates, state: AmsgradState, params: Params | None, count: jax.Array
@@ -290,7 +311,7 @@ class ScaleByAmsgrad(Transform):
 
         def out(m: jax.Array, v_max: jax.Array) -> jax.Array:
             denom = jnp.sqrt(v_max / c2.astype(v_max.dtype)) + hyper(self.eps, v_max.dtype)
-            return (m / c1.astype(m.dtype)) / denom.astype(m.dtype)
+            return safe_div(m / c1.astype(m.dtype), denom)
 
         return elementwise(out, updates, m, v_max), AmsgradState(m=m, v=v, v_max=v_max)
 

@@ -3,8 +3,10 @@
 Names and argument names follow Optax where Optax has the same algorithm;
 defaults follow the original papers. ``weight_decay`` (where offered besides
 ``adamw``) is L2 added to the gradient before everything else, as in
-``torch.optim``; ``None`` leaves the block out. README.md lists every
-difference from PyTorch and Optax and the arguments that reproduce each.
+``torch.optim``; ``None`` leaves the block out. ``m_dtype`` and ``v_dtype``
+set the dtypes of the first and second moments (default: the parameter's;
+Optax calls the first ``mu_dtype``). README.md lists every difference from
+PyTorch and Optax and the arguments that reproduce each.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def sgd(
     *,
     dampening: Any = 0.0,
     weight_decay: Any = None,
+    m_dtype: Any = None,
 ) -> Chain:
     """Stochastic gradient descent, optionally with heavy-ball or Nesterov momentum.
 
@@ -47,6 +50,7 @@ def sgd(
         nesterov: use Nesterov momentum (needs ``momentum``).
         dampening: τ, as in ``torch.optim.SGD``.
         weight_decay: L2 coefficient λ added to the gradient, or ``None``.
+        m_dtype: dtype of the momentum buffer (default: the parameter's).
 
     Returns:
         The optimizer.
@@ -66,7 +70,7 @@ def sgd(
     return Chain(
         (
             *_l2(weight_decay),
-            Trace(momentum, nesterov=nesterov, dampening=dampening),
+            Trace(momentum, nesterov=nesterov, dampening=dampening, m_dtype=m_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -79,6 +83,7 @@ def momentum(
     form: Literal["ewma", "trace"] = "ewma",
     debias: bool = False,
     nesterov: bool = False,
+    m_dtype: Any = None,
 ) -> Chain:
     """Momentum in either of its two textbook forms.
 
@@ -108,11 +113,15 @@ def momentum(
     if form == "ewma":
         if nesterov:
             raise ValueError("momentum: `nesterov=True` applies to form='trace' only.")
-        return Chain((Ema(beta, debias=debias), ScaleByLearningRate(learning_rate)))
+        return Chain(
+            (Ema(beta, debias=debias, m_dtype=m_dtype), ScaleByLearningRate(learning_rate))
+        )
     if form == "trace":
         if debias:
             raise ValueError("momentum: `debias=True` applies to form='ewma' only.")
-        return Chain((Trace(beta, nesterov=nesterov), ScaleByLearningRate(learning_rate)))
+        return Chain(
+            (Trace(beta, nesterov=nesterov, m_dtype=m_dtype), ScaleByLearningRate(learning_rate))
+        )
     raise ValueError(f"momentum: `form` must be 'ewma' or 'trace', got {form!r}.")
 
 
@@ -123,6 +132,7 @@ def adagrad(
     *,
     eps_in_sqrt: bool = False,
     weight_decay: Any = None,
+    v_dtype: Any = None,
 ) -> Chain:
     """AdaGrad (Duchi, Hazan & Singer, 2011): θ ← θ − α·g / (√v + ε), v ← v + g².
 
@@ -139,7 +149,7 @@ def adagrad(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByRss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
+            ScaleByRss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -157,6 +167,8 @@ def rmsprop(
     bias_correction: bool = False,
     *,
     weight_decay: Any = None,
+    m_dtype: Any = None,
+    v_dtype: Any = None,
 ) -> Chain:
     """RMSProp (Tieleman & Hinton, 2012; centred form from Graves, 2013).
 
@@ -180,10 +192,12 @@ def rmsprop(
             eps_in_sqrt=eps_in_sqrt,
             centered=centered,
             bias_correction=bias_correction,
+            m_dtype=m_dtype,
+            v_dtype=v_dtype,
         ),
     ]
     if momentum is not None:
-        blocks.append(Trace(momentum, nesterov=nesterov))
+        blocks.append(Trace(momentum, nesterov=nesterov, m_dtype=m_dtype))
     elif nesterov:
         raise ValueError("rmsprop: `nesterov=True` needs a `momentum` value, got None.")
     return Chain((*blocks, ScaleByLearningRate(learning_rate)))
@@ -195,6 +209,7 @@ def adadelta(
     eps: Any = 1e-6,
     *,
     weight_decay: Any = None,
+    v_dtype: Any = None,
 ) -> Chain:
     """Adadelta (Zeiler, 2012): θ ← θ − α·Δ; see :class:`ScaleByAdadelta`.
 
@@ -208,7 +223,11 @@ def adadelta(
         True
     """
     return Chain(
-        (*_l2(weight_decay), ScaleByAdadelta(rho, eps), ScaleByLearningRate(learning_rate))
+        (
+            *_l2(weight_decay),
+            ScaleByAdadelta(rho, eps, v_dtype=v_dtype),
+            ScaleByLearningRate(learning_rate),
+        )
     )
 
 
@@ -220,6 +239,8 @@ def adam(
     eps_root: Any = 0.0,
     *,
     weight_decay: Any = None,
+    m_dtype: Any = None,
+    v_dtype: Any = None,
 ) -> Chain:
     """Adam (Kingma & Ba, 2015): θ ← θ − α·m̂ / (√v̂ + ε); see :class:`ScaleByAdam`.
 
@@ -232,7 +253,11 @@ def adam(
         Array([-0.001,  0.001], dtype=float32)
     """
     return Chain(
-        (*_l2(weight_decay), ScaleByAdam(b1, b2, eps, eps_root), ScaleByLearningRate(learning_rate))
+        (
+            *_l2(weight_decay),
+            ScaleByAdam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype),
+            ScaleByLearningRate(learning_rate),
+        )
     )
 
 
@@ -243,6 +268,8 @@ def amsgrad(
     eps: Any = 1e-8,
     *,
     weight_decay: Any = None,
+    m_dtype: Any = None,
+    v_dtype: Any = None,
 ) -> Chain:
     """AMSGrad (Reddi et al., 2018): Adam with a non-decreasing v; see :class:`ScaleByAmsgrad`.
 
@@ -256,7 +283,11 @@ def amsgrad(
         Array([-0.001], dtype=float32)
     """
     return Chain(
-        (*_l2(weight_decay), ScaleByAmsgrad(b1, b2, eps), ScaleByLearningRate(learning_rate))
+        (
+            *_l2(weight_decay),
+            ScaleByAmsgrad(b1, b2, eps, m_dtype=m_dtype, v_dtype=v_dtype),
+            ScaleByLearningRate(learning_rate),
+        )
     )
 
 
@@ -268,6 +299,9 @@ def adamw(
     eps_root: Any = 0.0,
     weight_decay: Any = 1e-4,
     mask: Any = None,
+    *,
+    m_dtype: Any = None,
+    v_dtype: Any = None,
 ) -> Chain:
     """AdamW (Loshchilov & Hutter, 2019): θ ← θ − α(m̂ / (√v̂ + ε) + λθ).
 
@@ -284,7 +318,7 @@ def adamw(
     """
     return Chain(
         (
-            ScaleByAdam(b1, b2, eps, eps_root),
+            ScaleByAdam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype),
             AddDecayedWeights(weight_decay, mask),
             ScaleByLearningRate(learning_rate),
         )
@@ -299,6 +333,8 @@ def adamax(
     *,
     eps_in_max: bool = True,
     weight_decay: Any = None,
+    m_dtype: Any = None,
+    v_dtype: Any = None,
 ) -> Chain:
     """Adamax (Kingma & Ba, 2015, §7.1): Adam with the infinity norm; see :class:`ScaleByAdamax`.
 
@@ -312,7 +348,7 @@ def adamax(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByAdamax(b1, b2, eps, eps_in_max=eps_in_max),
+            ScaleByAdamax(b1, b2, eps, eps_in_max=eps_in_max, m_dtype=m_dtype, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -326,6 +362,8 @@ def nadam(
     *,
     momentum_decay: Any = 4e-3,
     weight_decay: Any = None,
+    m_dtype: Any = None,
+    v_dtype: Any = None,
 ) -> Chain:
     """NAdam (Dozat, 2016): Adam with Nesterov momentum; see :class:`ScaleByNadam`.
 
@@ -342,7 +380,7 @@ def nadam(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByNadam(b1, b2, eps, momentum_decay),
+            ScaleByNadam(b1, b2, eps, momentum_decay, m_dtype=m_dtype, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -357,6 +395,8 @@ def lars(
     trust_ratio_mask: Any = True,
     momentum: Any = 0.9,
     nesterov: bool = False,
+    *,
+    m_dtype: Any = None,
 ) -> Chain:
     """LARS (You, Gitman & Ginsburg, 2017): layer-wise trust ratio with momentum.
 
@@ -381,6 +421,6 @@ def lars(
             maybe_masked(AddDecayedWeights(weight_decay), weight_decay_mask),
             maybe_masked(ScaleByTrustRatio(trust_coefficient, eps), trust_ratio_mask),
             ScaleByLearningRate(learning_rate),
-            Trace(momentum, nesterov=nesterov),
+            Trace(momentum, nesterov=nesterov, m_dtype=m_dtype),
         )
     )

@@ -21,14 +21,14 @@ advances the counter.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Iterator
 from typing import Any, NamedTuple, dataclass_transform
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._validate import ParamsSpec, check_against_spec, params_spec
 
 Params = Any
 """A pytree of arrays: the model's parameters."""
@@ -49,24 +49,6 @@ def static(default: Any = dataclasses.MISSING) -> Any:
     return dataclasses.field(default=default, metadata={"static": True})
 
 
-class OptState(NamedTuple):
-    """The state of an optimizer.
-
-    Attributes:
-        count: steps taken so far (``int32``), saturating at the int32 maximum.
-        inner: the state of the transformation's blocks, e.g. a tuple with one
-            entry per block of a chain.
-    """
-
-    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
-    inner: Any
-
-
-def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1`` for an int32 counter, staying at the int32 maximum instead of wrapping."""
-    return jnp.where(count < _INT32_MAX, count + 1, count)
-
-
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, static))
 class PytreeDataclass:
     """Subclasses become frozen dataclasses registered as pytrees.
@@ -80,6 +62,31 @@ class PytreeDataclass:
         jax.tree_util.register_dataclass(cls)
 
 
+class OptState(PytreeDataclass):
+    """The state of an optimizer.
+
+    Attributes:
+        count: steps taken so far (``int32``), saturating at the int32 maximum.
+        inner: the state of the transformation's blocks, e.g. a tuple with one
+            entry per block of a chain.
+        spec: static: the tree structure and shapes of the parameters the state
+            was made for (``None``: not checked).
+    """
+
+    count: jax.Array
+    inner: Any
+    spec: ParamsSpec | None = static(default=None)
+
+    def _replace(self, **changes: Any) -> OptState:
+        """A copy with some fields replaced (as for a NamedTuple)."""
+        return dataclasses.replace(self, **changes)
+
+
+def safe_increment(count: jax.Array) -> jax.Array:
+    """``count + 1`` for an int32 counter, staying at the int32 maximum instead of wrapping."""
+    return jnp.where(count < _INT32_MAX, count + 1, count)
+
+
 class Transform(PytreeDataclass):
     """Base class of every gdtx transformation.
 
@@ -89,8 +96,14 @@ class Transform(PytreeDataclass):
 
     # -- the protocol users call --------------------------------------------------
     def init(self, params: Params) -> OptState:
-        """Returns the initial optimizer state for ``params``."""
-        return OptState(count=jnp.zeros([], jnp.int32), inner=self.init_state(params))
+        """Returns the initial optimizer state for ``params``.
+
+        Every leaf of ``params`` must be a floating-point or complex array (or
+        ``None``, which gets no state); anything else raises ``TypeError``
+        naming its key path.
+        """
+        spec = params_spec(f"{type(self).__name__}.init", params)
+        return OptState(count=jnp.zeros([], jnp.int32), inner=self.init_state(params), spec=spec)
 
     def update(
         self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
@@ -113,8 +126,15 @@ class Transform(PytreeDataclass):
                 f"{type(self).__name__}.update: `state` must be the OptState returned by "
                 f"init() or a previous update(), got {type(state).__name__}."
             )
+        if state.spec is not None:
+            owner = f"{type(self).__name__}.update"
+            check_against_spec(owner, "updates", updates, state.spec)
+            if params is not None:
+                check_against_spec(owner, "params", params, state.spec)
         new_updates, inner = self.step(updates, state.inner, params, state.count)
-        return new_updates, OptState(count=safe_increment(state.count), inner=inner)
+        return new_updates, OptState(
+            count=safe_increment(state.count), inner=inner, spec=state.spec
+        )
 
     def current_learning_rate(self, state: OptState) -> jax.Array:
         """The learning rate α the most recent update applied, for logging.
@@ -184,78 +204,16 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 
 
 def compute_dtype(dtype: Any) -> Any:
-    """The dtype a block computes in: at least float32 (complex64 for complex leaves)."""
+    """The dtype a block computes in: at least float32 (complex64 for complex leaves).
+
+    Chosen by size rather than by promotion, so it holds under strict dtype promotion.
+    """
     dtype = jnp.dtype(dtype)
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        return jnp.promote_types(dtype, jnp.complex64)
-    if jnp.issubdtype(dtype, jnp.floating):
-        return jnp.promote_types(dtype, jnp.float32)
-    return jnp.dtype(jnp.result_type(float))
+    if jnp.issubdtype(dtype, jnp.inexact) and dtype.itemsize >= 4:
+        return dtype
+    return jnp.dtype(jnp.float32)
 
 
 def hyper(value: Any, dtype: Any) -> jax.Array:
     """A hyperparameter cast to ``dtype`` (Python numbers, arrays and tracers alike)."""
     return jnp.asarray(value, dtype=dtype)
-
-
-# ---------------------------------------------------------------------------------------
-# Validation of concrete hyperparameters
-
-
-def _concrete_values(value: Any) -> np.ndarray | None:
-    """The value as a NumPy array if it is concrete and numeric, else ``None``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, numbers.Real):
-        return np.asarray(float(value))
-    if isinstance(value, np.ndarray | np.generic):
-        return np.asarray(value) if np.issubdtype(np.asarray(value).dtype, np.number) else None
-    if isinstance(value, jax.Array):
-        try:
-            return np.asarray(value)
-        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-            return None  # a traced value: not checked (documented)
-    return None
-
-
-def check_range(
-    owner: str,
-    name: str,
-    value: Any,
-    low: float = -math.inf,
-    high: float = math.inf,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    """Raises ``ValueError`` if a concrete ``value`` lies outside [low, high].
-
-    Traced values (inside jit or vmap) are not checked.
-    """
-    arr = _concrete_values(value)
-    if arr is None:
-        return
-    lo_ok = arr > low if low_open else arr >= low
-    hi_ok = arr < high if high_open else arr <= high
-    if not bool(np.all(lo_ok & hi_ok & np.isfinite(arr))):
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{owner}: `{name}` must lie in {lo}{low}, {high}{hi}, got {value!r}.")
-
-
-def check_positive_int(owner: str, name: str, value: Any) -> None:
-    """Raises ``ValueError`` if a concrete ``value`` is not a positive integer."""
-    arr = _concrete_values(value)
-    if arr is None:
-        return
-    if not bool(np.all((arr >= 1) & (arr == np.round(arr)))):
-        raise ValueError(f"{owner}: `{name}` must be a positive integer, got {value!r}.")
-
-
-def check_params(owner: str, params: Params | None) -> Params:
-    """Returns ``params``, or raises if a block that reads them was given none."""
-    if params is None:
-        raise ValueError(
-            f"{owner} reads the parameters: call update(updates, state, params) with params."
-        )
-    return params

@@ -11,7 +11,8 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
-from ._base import check_range, compute_dtype, hyper
+from ._base import compute_dtype, hyper
+from ._validate import check_range
 
 
 def ewma_step(moment: Any, x: Any, beta: Any) -> Any:

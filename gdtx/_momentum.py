@@ -7,9 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._base import Params, Transform, Updates, check_range, compute_dtype, hyper, static
+from ._base import Params, Transform, Updates, compute_dtype, hyper, static
 from ._moments import debiased, ewma_step
 from ._tree import tree_map_n, zeros_like_tree
+from ._validate import check_range
 
 
 class MState(NamedTuple):
@@ -34,6 +35,7 @@ class Ema(Transform):
     Attributes:
         decay: β in [0, 1).
         debias: output m̂ = m / (1 − βᵗ) instead of m.
+        m_dtype: dtype of m (default: the parameter's).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -45,12 +47,13 @@ class Ema(Transform):
 
     decay: Any
     debias: bool = static(default=True)
+    m_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         check_range("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
 
     def init_state(self, params: Params) -> MState:
-        return MState(m=zeros_like_tree(params))
+        return MState(m=zeros_like_tree(params, self.m_dtype))
 
     def step(
         self, updates: Updates, state: MState, params: Params | None, count: jax.Array
@@ -73,6 +76,7 @@ class Trace(Transform):
         decay: the momentum β in [0, 1).
         nesterov: output g + βm (Nesterov's look-ahead, Sutskever et al. 2013).
         dampening: τ in [0, 1]; must be 0 with Nesterov.
+        m_dtype: dtype of m (default: the parameter's).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -88,6 +92,7 @@ class Trace(Transform):
     decay: Any
     nesterov: bool = static(default=False)
     dampening: Any = 0.0
+    m_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         check_range("trace", "decay", self.decay, 0.0, 1.0, high_open=True)
@@ -98,7 +103,7 @@ class Trace(Transform):
             )
 
     def init_state(self, params: Params) -> MState:
-        return MState(m=zeros_like_tree(params))
+        return MState(m=zeros_like_tree(params, self.m_dtype))
 
     def step(
         self, updates: Updates, state: MState, params: Params | None, count: jax.Array

@@ -11,9 +11,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._base import Params, Transform, Updates, check_range, hyper, static
+from ._base import Params, Transform, Updates, hyper, static
 from ._moments import bias_correction, ewma_step
-from ._tree import abs_sq, elementwise, real_zeros_like_tree, zeros_like_tree
+from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree, zeros_like_tree
+from ._validate import check_range
 
 
 def _denominator(v: jax.Array, eps: Any, eps_in_sqrt: bool) -> jax.Array:
@@ -57,6 +58,8 @@ class ScaleByRms(Transform):
         eps_in_sqrt: ε inside the root (Optax, Graves) or outside (PyTorch).
         centered: subtract the squared mean (Graves, 2013).
         bias_correction: divide m and v by 1 − βᵗ.
+        m_dtype: dtype of m (default: the parameter's).
+        v_dtype: dtype of v (default: real, at least float32).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -72,6 +75,8 @@ class ScaleByRms(Transform):
     eps_in_sqrt: bool = static(default=True)
     centered: bool = static(default=False)
     bias_correction: bool = static(default=False)
+    m_dtype: Any = static(default=None)
+    v_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         check_range("scale_by_rms", "decay", self.decay, 0.0, 1.0, high_open=True)
@@ -80,9 +85,10 @@ class ScaleByRms(Transform):
 
     def init_state(self, params: Params) -> RmsState:
         v = jax.tree.map(
-            lambda z: jnp.full_like(z, self.initial_scale), real_zeros_like_tree(params)
+            lambda z: jnp.full_like(z, self.initial_scale), v_zeros_like_tree(params, self.v_dtype)
         )
-        return RmsState(m=zeros_like_tree(params) if self.centered else None, v=v)
+        m = zeros_like_tree(params, self.m_dtype) if self.centered else None
+        return RmsState(m=m, v=v)
 
     def step(
         self, updates: Updates, state: RmsState, params: Params | None, count: jax.Array
@@ -95,8 +101,9 @@ class ScaleByRms(Transform):
             v_hat = v / c.astype(v.dtype)  # v̂ = v / (1−βᵗ)
             if m:
                 m_hat = m[0] / c.astype(m[0].dtype)
-                v_hat = v_hat - (jnp.real(m_hat) ** 2 + jnp.imag(m_hat) ** 2)  # v̂ − |m̂|²
-            return g / _denominator(v_hat, self.eps, self.eps_in_sqrt).astype(g.dtype)
+                # v̂ − |m̂|², clamped at 0 against rounding
+                v_hat = jnp.maximum(v_hat - (jnp.real(m_hat) ** 2 + jnp.imag(m_hat) ** 2), 0)
+            return safe_div(g, _denominator(v_hat, self.eps, self.eps_in_sqrt))
 
         trees = (updates, v, m) if self.centered else (updates, v)
         return elementwise(out, updates, *trees), RmsState(m=m, v=v)
@@ -126,6 +133,7 @@ class ScaleByRss(Transform):
         initial_accumulator_value: v₀ ≥ 0.
         eps: ε ≥ 0.
         eps_in_sqrt: ε inside the root (Optax) or outside (the paper, PyTorch).
+        v_dtype: dtype of v (default: real, at least float32).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -138,6 +146,7 @@ class ScaleByRss(Transform):
     initial_accumulator_value: Any = 0.0
     eps: Any = 1e-10
     eps_in_sqrt: bool = static(default=False)
+    v_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         check_range(
@@ -149,7 +158,7 @@ class ScaleByRss(Transform):
         return VState(
             v=jax.tree.map(
                 lambda z: jnp.full_like(z, self.initial_accumulator_value),
-                real_zeros_like_tree(params),
+                v_zeros_like_tree(params, self.v_dtype),
             )
         )
 
@@ -159,8 +168,8 @@ class ScaleByRss(Transform):
         v = jax.tree.map(_accumulate, state.v, abs_sq(updates))  # v ← v + |g|²
 
         def out(g: jax.Array, v: jax.Array) -> jax.Array:
-            safe = jnp.where(v > 0, _denominator(v, self.eps, self.eps_in_sqrt), 1.0)
-            return jnp.where(v > 0, g / safe.astype(g.dtype), jnp.zeros_like(g))
+            den = _denominator(v, self.eps, self.eps_in_sqrt)
+            return safe_div(g, jnp.where(v > 0, den, 0))  # 0 where v = 0
 
         return elementwise(out, updates, updates, v), VState(v=v)
 
@@ -187,6 +196,7 @@ class ScaleByAdadelta(Transform):
     Attributes:
         rho: ρ in [0, 1).
         eps: ε > 0 (it also sets the size of the first steps).
+        v_dtype: dtype of v and d (default: real, at least float32).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -198,13 +208,15 @@ class ScaleByAdadelta(Transform):
 
     rho: Any = 0.95
     eps: Any = 1e-6
+    v_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
         check_range("scale_by_adadelta", "rho", self.rho, 0.0, 1.0, high_open=True)
         check_range("scale_by_adadelta", "eps", self.eps, 0.0, low_open=True)
 
     def init_state(self, params: Params) -> AdadeltaState:
-        return AdadeltaState(v=real_zeros_like_tree(params), d=real_zeros_like_tree(params))
+        zeros = v_zeros_like_tree(params, self.v_dtype)
+        return AdadeltaState(v=zeros, d=zeros)
 
     def step(
         self, updates: Updates, state: AdadeltaState, params: Params | None, count: jax.Array

@@ -8,19 +8,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._base import (
-    EmptyState,
-    Params,
-    Transform,
-    Updates,
-    check_params,
-    check_range,
-    hyper,
-    static,
-)
+from ._base import EmptyState, Params, Transform, Updates, hyper, static
 from ._combine import freeze_mask, mask_leaves
 from ._schedules import Schedule, as_schedule
-from ._tree import elementwise, global_norm, squared_norm
+from ._tree import elementwise, global_norm, safe_div, squared_norm
+from ._validate import check_params, check_range
 
 
 class Scale(Transform):
@@ -175,6 +167,8 @@ class AddDecayedWeights(Transform):
 class Clip(Transform):
     """Clips every coordinate to [−δ, δ]: out = clip(g, −δ, δ).
 
+    For complex entries the modulus is clipped and the phase kept.
+
     Example:
         >>> import jax.numpy as jnp, gdtx
         >>> tx = gdtx.clip(1.0)
@@ -195,6 +189,9 @@ class Clip(Transform):
         self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
     ) -> tuple[Updates, EmptyState]:
         def clip(g: jax.Array) -> jax.Array:
+            if jnp.issubdtype(g.dtype, jnp.complexfloating):  # |g| clipped, phase kept
+                d = hyper(self.max_delta, jnp.abs(g).dtype)
+                return g * jnp.minimum(1, safe_div(d, jnp.abs(g))).astype(g.dtype)
             d = hyper(self.max_delta, g.dtype)
             return jnp.clip(g, -d, d)
 

@@ -16,7 +16,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._base import PytreeDataclass, check_positive_int, check_range, static
+from ._base import PytreeDataclass, static
+from ._validate import check_positive_int, check_range
 
 __all__ = [
     "Schedule",

@@ -29,11 +29,10 @@ def tree_map_n(
 def squared_norm(x: jax.Array) -> jax.Array:
     """Σ|x|² of one array, in at least float32 (|x|² for complex entries)."""
     x = jnp.asarray(x)
-    ct = jnp.promote_types(x.dtype, jnp.float32)
-    if jnp.issubdtype(ct, jnp.complexfloating):
-        x = x.astype(ct)
+    x = x.astype(compute_dtype(x.dtype))
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
         return jnp.sum(jnp.real(x) ** 2 + jnp.imag(x) ** 2)
-    return jnp.sum(jnp.square(x.astype(ct)))
+    return jnp.sum(jnp.square(x))
 
 
 def global_norm(tree: Any) -> jax.Array:
@@ -82,3 +81,30 @@ def real_zeros_like_tree(tree: Any) -> Any:
     return jax.tree.map(
         lambda x: jnp.zeros(jnp.shape(x), jnp.finfo(jnp.asarray(x).dtype).dtype), tree
     )
+
+
+def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
+    """A second moment's start: zeros in ``dtype``, by default real and at least float32.
+
+    Half-precision second moments go wrong silently: in float16, (1 − β₂)g² underflows
+    for |g| < 1e-2; in bfloat16, β₂v rounds back to v for β₂ = 0.999, so v stops
+    decaying. So the default keeps v in float32 for 16-bit parameters.
+    """
+    if dtype is not None:
+        return zeros_like_tree(tree, dtype)
+
+    def leaf(x: Any) -> jax.Array:
+        real = jnp.finfo(compute_dtype(jnp.asarray(x).dtype)).dtype
+        return jnp.zeros(jnp.shape(x), real)
+
+    return jax.tree.map(leaf, tree)
+
+
+def safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
+    """num / den where den > 0, else 0: no NaN or inf from a zero denominator.
+
+    A zero denominator only arises where every gradient so far was zero (and ε = 0),
+    where the step is 0 in the limit.
+    """
+    positive = den > 0
+    return jnp.where(positive, num / jnp.where(positive, den, 1).astype(num.dtype), 0)

@@ -1,0 +1,174 @@
+"""The dtype policy: float16, bfloat16, float32, float64 and complex64 for every algorithm."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference as ref
+from helpers import SHAPES, gradient_sequence, random_tree
+from test_vs_reference import ALGORITHMS as REFERENCE_ALGORITHMS
+
+import gdtx
+
+ALGORITHMS = {
+    "sgd_nesterov": lambda: gdtx.sgd(0.05, momentum=0.9, nesterov=True),
+    "momentum_ewma": lambda: gdtx.momentum(0.05, 0.9),
+    "adagrad": lambda: gdtx.adagrad(0.05),
+    "rmsprop": lambda: gdtx.rmsprop(0.01, centered=True, momentum=0.5),
+    "adadelta": lambda: gdtx.adadelta(),
+    "adam": lambda: gdtx.adam(0.01),
+    "adamw": lambda: gdtx.adamw(0.01, weight_decay=0.1),
+    "amsgrad": lambda: gdtx.amsgrad(0.01),
+    "adamax": lambda: gdtx.adamax(0.01),
+    "nadam": lambda: gdtx.nadam(0.01),
+    "lars": lambda: gdtx.lars(0.1, weight_decay=1e-3),
+    "clipped_sgd": lambda: gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.clip(0.5), gdtx.sgd(0.1)),
+}
+
+LOW = {"float16": (jnp.float16, 2e-3), "bfloat16": (jnp.bfloat16, 1.6e-2)}
+
+
+def _step(opt, params, state, grads):
+    updates, state = opt.update(grads, state, params)
+    return gdtx.apply_updates(params, updates), updates, state
+
+
+def _cast(tree, dtype):
+    return jax.tree.map(lambda x: jnp.asarray(x).astype(dtype), tree)
+
+
+def _run(opt, params, grads):
+    state = opt.init(params)
+    step = jax.jit(_step)
+    updates = None
+    for g in grads:
+        params, updates, state = step(opt, params, state, g)
+    return params, updates, state
+
+
+def _complex_tree(seed):
+    re, im = random_tree(seed), random_tree(seed + 100)
+    return jax.tree.map(lambda a, b: (a + 1j * b).astype(np.complex64), re, im)
+
+
+def _check_policy(params, updates, state, dtype):
+    """Params and updates keep ``dtype``; m has it too; v is real, at least float32."""
+    real = jnp.finfo(gdtx.compute_dtype(dtype)).dtype
+    for tree in (params, updates):
+        for leaf in jax.tree.leaves(tree):
+            assert leaf.dtype == dtype
+            assert bool(jnp.all(jnp.isfinite(leaf)))
+    for block in state.inner:
+        for name in ("m", "v", "d", "v_max"):
+            for leaf in jax.tree.leaves(getattr(block, name, None)):
+                assert leaf.dtype == (dtype if name == "m" else real), (name, leaf.dtype)
+                assert bool(jnp.all(jnp.isfinite(leaf)))
+
+
+@pytest.mark.parametrize("dtype_name", sorted(LOW))
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_low_precision_parameters(name, dtype_name):
+    """m follows the parameter's dtype, v is float32; arithmetic runs in float32, so the
+    first update equals float32's to the dtype's rounding."""
+    dtype, tol = LOW[dtype_name]
+    params = _cast(random_tree(0), dtype)
+    grads = [_cast(g, dtype) for g in gradient_sequence(1, 10)]
+    out = _run(ALGORITHMS[name](), params, grads)
+    _check_policy(*out, dtype)
+
+    _, first, _ = _run(ALGORITHMS[name](), params, grads[:1])
+    _, first32, _ = _run(
+        ALGORITHMS[name](), _cast(params, jnp.float32), _cast(grads[:1], jnp.float32)
+    )
+    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(first32), strict=True):
+        scale = float(jnp.max(jnp.abs(b))) or 1.0
+        err = float(jnp.max(jnp.abs(a.astype(jnp.float32) - b))) / scale
+        assert err <= tol, (name, dtype_name, err)
+
+
+@pytest.mark.parametrize("name", ["adam", "nadam", "amsgrad", "rmsprop", "adagrad"])
+def test_bfloat16_parameters_follow_float32_for_300_steps(name):
+    """bf16 parameters and gradients with float32 moments (the default for v, asked for m):
+    the bias corrections are computed in float32, so each of 300 updates equals the
+    float32-parameter run's to bf16 rounding."""
+    make = {
+        "adam": lambda: gdtx.adam(1e-3, m_dtype=jnp.float32),
+        "nadam": lambda: gdtx.nadam(1e-3, m_dtype=jnp.float32),
+        "amsgrad": lambda: gdtx.amsgrad(1e-3, m_dtype=jnp.float32),
+        "rmsprop": lambda: gdtx.rmsprop(1e-3, decay=0.999, bias_correction=True),
+        "adagrad": lambda: gdtx.adagrad(1e-2),
+    }[name]
+    rng = np.random.default_rng(0)
+    grads = [{"w": jnp.asarray(rng.standard_normal(4) * 1e-2, jnp.bfloat16)} for _ in range(300)]
+    opt16, opt32 = make(), make()
+    s16 = opt16.init({"w": jnp.zeros(4, jnp.bfloat16)})
+    s32 = opt32.init({"w": jnp.zeros(4, jnp.float32)})
+    assert jax.tree.leaves(s16.inner[0])[-1].dtype == jnp.float32
+    step16, step32 = jax.jit(opt16.update), jax.jit(opt32.update)
+    for g in grads:
+        u16, s16 = step16(g, s16)
+        u32, s32 = step32({"w": g["w"].astype(jnp.float32)}, s32)
+        assert u16["w"].dtype == jnp.bfloat16
+        np.testing.assert_allclose(u16["w"].astype(jnp.float32), u32["w"], rtol=8e-3, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_ALGORITHMS))
+def test_float64_matches_the_float64_reference_closely(name):
+    """With x64 enabled every algorithm runs in float64 and meets the NumPy reference at 1e-10."""
+    opt, make_reference = REFERENCE_ALGORITHMS[name]
+    grads = gradient_sequence(2, 60)
+    params0 = random_tree(0)
+    with jax.enable_x64(True):
+        params = _cast(params0, jnp.float64)
+        state = opt.init(params)
+        step = jax.jit(_step)
+        for g in grads:
+            params, _, state = step(opt, params, state, _cast(g, jnp.float64))
+        _check_policy(params, params, state, jnp.float64)
+        got = jax.tree.map(np.asarray, params)
+    expected = ref.run(make_reference(), params0, grads)[-1]
+    for key in SHAPES:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_complex64_parameters(name):
+    """Complex moments are complex, second moments real (|g|²); a complex run whose imaginary
+    parts are zero equals the real run."""
+    params = _complex_tree(0)
+    grads = [_complex_tree(10 + i) for i in range(10)]
+    _check_policy(*_run(ALGORITHMS[name](), params, grads), jnp.complex64)
+
+    real_params = _cast(random_tree(0), jnp.float32)
+    real_grads = [_cast(g, jnp.float32) for g in gradient_sequence(3, 10)]
+    as_complex, _, _ = _run(
+        ALGORITHMS[name](), _cast(real_params, jnp.complex64), _cast(real_grads, jnp.complex64)
+    )
+    real, _, _ = _run(ALGORITHMS[name](), real_params, real_grads)
+    for c, r in zip(jax.tree.leaves(as_complex), jax.tree.leaves(real), strict=True):
+        np.testing.assert_allclose(np.real(c), r, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(np.imag(c), 0.0)
+
+
+def test_complex_adam_uses_the_squared_modulus():
+    """Adam on complex parameters against NumPy: m complex, v = EWMA of |g|²."""
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    params = _complex_tree(0)
+    grads = [_complex_tree(10 + i) for i in range(30)]
+    got, _, _ = _run(gdtx.adam(lr, b1, b2, eps), params, grads)
+
+    p = jax.tree.map(lambda x: np.asarray(x, np.complex128), params)
+    m = jax.tree.map(np.zeros_like, p)
+    v = jax.tree.map(lambda x: np.zeros(x.shape), p)
+    for t, g in enumerate(grads, 1):
+        g = jax.tree.map(lambda x: np.asarray(x, np.complex128), g)
+        m = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
+        v = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * np.abs(g) ** 2, v, g)
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        p = jax.tree.map(
+            lambda p, m, v, c1=c1, c2=c2: p - lr * (m / c1) / (np.sqrt(v / c2) + eps), p, m, v
+        )
+    for key in SHAPES:
+        np.testing.assert_allclose(got[key], p[key], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,213 @@
+"""Reliability: tree-mismatch errors, skipped bad steps, checkpoints, reproducibility."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import gradient_sequence, random_tree, to_f32
+
+import gdtx
+
+
+def _step(opt, params, state, grads):
+    updates, state = opt.update(grads, state, params)
+    return gdtx.apply_updates(params, updates), state
+
+
+# ---------------------------------------------------------------------------------------
+# Structure mismatches name the key paths and the tree
+
+
+def test_missing_leaf_in_updates_is_named():
+    opt = gdtx.adam(0.1)
+    params = {"w": jnp.ones(3), "b": jnp.ones(2)}
+    state = opt.init(params)
+    with pytest.raises(
+        ValueError, match=r"`updates`.*\n.*in the state but not in updates: \['b'\]"
+    ):
+        opt.update({"w": jnp.ones(3)}, state)
+
+
+def test_extra_leaf_in_params_is_named():
+    opt = gdtx.adamw(0.1)
+    params = {"w": jnp.ones(3)}
+    state = opt.init(params)
+    with pytest.raises(ValueError, match=r"`params`.*\n.*in params but not in the state: \['c'\]"):
+        opt.update({"w": jnp.ones(3)}, state, {"w": jnp.ones(3), "c": jnp.ones(1)})
+
+
+def test_shape_mismatch_names_the_path_and_both_shapes():
+    opt = gdtx.sgd(0.1, momentum=0.9)
+    state = opt.init({"layer": {"w": jnp.ones((3, 4))}})
+    with pytest.raises(
+        ValueError, match=r"\['layer'\]\['w'\]: updates has shape \(4, 3\), the state \(3, 4\)"
+    ):
+        opt.update({"layer": {"w": jnp.ones((4, 3))}}, state)
+
+
+def test_mismatch_is_reported_under_jit_too():
+    opt = gdtx.adam(0.1)
+    state = opt.init({"w": jnp.ones(3), "b": jnp.ones(2)})
+    with pytest.raises(ValueError, match="in the state but not in updates"):
+        jax.jit(opt.update)({"w": jnp.ones(3)}, state)
+
+
+@pytest.mark.parametrize(
+    ("leaf", "problem"),
+    [("relu", "is a str"), (jnp.arange(3), "has dtype int32"), (True, "is a bool")],
+)
+def test_non_array_parameter_leaves_are_rejected_with_their_path(leaf, problem):
+    with pytest.raises(TypeError, match=rf"params\['act'\] {problem}"):
+        gdtx.adam(0.1).init({"w": jnp.ones(2), "act": leaf})
+
+
+def test_none_leaves_get_no_state_and_stay_none():
+    """As Equinox's ``eqx.filter(model, eqx.is_array)`` produces: None for non-arrays."""
+    opt = gdtx.adam(0.1)
+    params = {"w": jnp.ones(2), "activation": None}
+    state = opt.init(params)
+    assert state.inner[0].m["activation"] is None
+    updates, state = jax.jit(opt.update)({"w": jnp.ones(2), "activation": None}, state, params)
+    new = gdtx.apply_updates(params, updates)
+    assert new["activation"] is None and new["w"].shape == (2,)
+
+
+# ---------------------------------------------------------------------------------------
+# apply_if_finite
+
+
+def test_non_finite_step_is_skipped_and_the_inner_state_kept():
+    opt = gdtx.apply_if_finite(gdtx.adam(0.1), max_consecutive_errors=3)
+    params = to_f32(random_tree(0))
+    state = opt.init(params)
+    params, state = _step(opt, params, state, to_f32(random_tree(1)))
+    bad = to_f32(random_tree(2))
+    bad["w"] = bad["w"].at[1, 2].set(jnp.inf)
+    new_params, new_state = jax.jit(_step)(opt, params, state, bad)
+    for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(
+        jax.tree.leaves(new_state.inner.inner), jax.tree.leaves(state.inner.inner), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert int(new_state.inner.skipped) == 1 and int(new_state.inner.consecutive) == 1
+    assert int(new_state.count) == 2
+
+
+def test_skipped_steps_leave_the_trajectory_as_if_they_never_happened():
+    """Bias correction and schedules see only applied steps."""
+    lr = gdtx.exponential_decay(0.1, transition_steps=1, decay_rate=0.9)
+    clean = gradient_sequence(3, 12)
+    nan = jax.tree.map(lambda x: np.full_like(x, np.nan), clean[0])
+    noisy = clean[:4] + [nan, nan] + clean[4:8] + [nan] + clean[8:]
+
+    def run(opt, grads):
+        params = to_f32(random_tree(0))
+        state = opt.init(params)
+        for g in grads:
+            params, state = jax.jit(_step)(opt, params, state, to_f32(g))
+        return params, state
+
+    ref, _ = run(gdtx.adam(lr), clean)
+    got, state = run(gdtx.apply_if_finite(gdtx.adam(lr), 5), noisy)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
+        # Equal to float32 rounding (the wrapped step is a different compiled program).
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert int(state.inner.skipped) == 3
+    opt = gdtx.apply_if_finite(gdtx.adam(lr), 5)
+    assert float(opt.current_learning_rate(state)) == pytest.approx(0.1 * 0.9**11)
+
+
+def test_gives_up_after_max_consecutive_errors():
+    opt = gdtx.apply_if_finite(gdtx.sgd(1.0), max_consecutive_errors=2)
+    params = jnp.zeros(1)
+    state = opt.init(params)
+    outs = []
+    for _ in range(4):
+        updates, state = opt.update(jnp.array([jnp.nan]), state)
+        outs.append(float(updates[0]))
+    assert outs[:2] == [0.0, 0.0] and all(np.isnan(outs[2:]))
+    assert int(state.inner.skipped) == 2 and int(state.inner.consecutive) == 4
+    updates, state = opt.update(jnp.array([1.0]), state)
+    assert int(state.inner.consecutive) == 0 and float(updates[0]) == -1.0
+
+
+def test_gradient_norm_spike_is_skipped():
+    opt = gdtx.apply_if_finite(gdtx.sgd(1.0), spike_factor=5.0, spike_decay=0.9)
+    state = opt.init(jnp.zeros(2))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        g = jnp.asarray(rng.standard_normal(2), jnp.float32)
+        updates, state = opt.update(g, state)
+        np.testing.assert_allclose(updates, -g)  # ordinary steps pass
+    updates, state = opt.update(jnp.array([300.0, 0.0]), state)
+    np.testing.assert_array_equal(updates, 0.0)
+    assert int(state.inner.skipped) == 1
+
+
+def test_apply_if_finite_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="max_consecutive_errors"):
+        gdtx.apply_if_finite(gdtx.sgd(0.1), 0)
+    with pytest.raises(ValueError, match="spike_factor"):
+        gdtx.apply_if_finite(gdtx.sgd(0.1), spike_factor=0.5)
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints and reproducibility
+
+
+def test_orbax_checkpoint_round_trip_and_bit_identical_resume(tmp_path):
+    ocp = pytest.importorskip("orbax.checkpoint")
+    opt = gdtx.apply_if_finite(gdtx.adamw(gdtx.cosine_decay_schedule(0.05, 40), weight_decay=0.1))
+    params = to_f32(random_tree(0))
+    state = opt.init(params)
+    grads = [to_f32(g) for g in gradient_sequence(9, 20)]
+    step = jax.jit(_step)
+    for g in grads[:10]:
+        params, state = step(opt, params, state, g)
+
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(tmp_path / "ckpt", {"params": params, "state": state})
+    checkpointer.wait_until_finished()
+    abstract = jax.eval_shape(lambda p: {"params": p, "state": opt.init(p)}, params)
+    restored = checkpointer.restore(tmp_path / "ckpt", abstract)
+    checkpointer.close()
+
+    assert jax.tree.structure(restored) == jax.tree.structure({"params": params, "state": state})
+    assert type(restored["state"]) is gdtx.OptState
+    for a, b in zip(
+        jax.tree.leaves(restored), jax.tree.leaves({"params": params, "state": state}), strict=True
+    ):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+    r_params, r_state = restored["params"], restored["state"]
+    for g in grads[10:]:
+        params, state = step(opt, params, state, g)
+        r_params, r_state = step(opt, r_params, r_state, g)
+    for a, b in zip(
+        jax.tree.leaves((r_params, r_state)), jax.tree.leaves((params, state)), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "nadam", "lars"])
+def test_two_identical_runs_are_bit_identical(name):
+    make = {
+        "adam": lambda: gdtx.adam(0.01),
+        "rmsprop": lambda: gdtx.rmsprop(0.01, centered=True, momentum=0.9),
+        "nadam": lambda: gdtx.nadam(0.01),
+        "lars": lambda: gdtx.lars(0.1, weight_decay=1e-4),
+    }[name]
+    results = []
+    for _ in range(2):
+        opt = make()
+        params = to_f32(random_tree(0))
+        state = opt.init(params)
+        for g in gradient_sequence(4, 30):
+            params, state = jax.jit(_step)(opt, params, state, to_f32(g))
+        results.append(params)
+    for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
