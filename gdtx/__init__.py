@@ -44,6 +44,7 @@ from ._base import OptState as OptState
 from ._base import PytreeDataclass as PytreeDataclass
 from ._base import Transform as Transform
 from ._base import apply_updates as apply_updates
+from ._base import compute_dtype as compute_dtype
 from ._base import safe_increment as safe_increment
 from ._base import static as static
 from ._combine import Chain as Chain
@@ -51,6 +52,9 @@ from ._combine import Masked as Masked
 from ._combine import OptaxTransform as OptaxTransform
 from ._combine import chain as chain
 from ._combine import masked as masked
+from ._finite import ApplyIfFinite as ApplyIfFinite
+from ._finite import FiniteState as FiniteState
+from ._finite import apply_if_finite as apply_if_finite
 from ._moments import bias_correction as bias_correction
 from ._moments import ewma as ewma
 from ._moments import ewma_step as ewma_step
