@@ -302,6 +302,8 @@ class JoinSchedules(Schedule):
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(as_schedule(s) for s in self.schedules))
         object.__setattr__(self, "boundaries", tuple(self.boundaries))
+        for b in self.boundaries:
+            check_range("join_schedules", "boundary", b, 0.0)
         if len(self.schedules) != len(self.boundaries) + 1:
             raise ValueError(
                 f"join_schedules: needs one boundary fewer than schedules, got "
