@@ -17,6 +17,8 @@ Example:
     Array([ 0.9, -1.9], dtype=float32)
 """
 
+from . import plot as plot
+from . import problems as problems
 from ._adam import AdamState as AdamState
 from ._adam import AmsgradState as AmsgradState
 from ._adam import NadamState as NadamState
@@ -63,6 +65,9 @@ from ._momentum import MState as MState
 from ._momentum import Trace as Trace
 from ._momentum import ema as ema
 from ._momentum import trace as trace
+from ._record import Trajectory as Trajectory
+from ._record import record as record
+from ._record import record_many as record_many
 from ._rms import AdadeltaState as AdadeltaState
 from ._rms import RmsState as RmsState
 from ._rms import ScaleByAdadelta as ScaleByAdadelta

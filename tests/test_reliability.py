@@ -101,7 +101,7 @@ def test_skipped_steps_leave_the_trajectory_as_if_they_never_happened():
     lr = gdtx.exponential_decay(0.1, transition_steps=1, decay_rate=0.9)
     clean = gradient_sequence(3, 12)
     nan = jax.tree.map(lambda x: np.full_like(x, np.nan), clean[0])
-    noisy = clean[:4] + [nan, nan] + clean[4:8] + [nan] + clean[8:]
+    noisy = [*clean[:4], nan, nan, *clean[4:8], nan, *clean[8:]]
 
     def run(opt, grads):
         params = to_f32(random_tree(0))
