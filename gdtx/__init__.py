@@ -19,6 +19,12 @@ Example:
 
 from . import plot as plot
 from . import problems as problems
+from ._accumulate import Accumulate as Accumulate
+from ._accumulate import AccumulateState as AccumulateState
+from ._accumulate import PlateauState as PlateauState
+from ._accumulate import ReduceOnPlateau as ReduceOnPlateau
+from ._accumulate import accumulate as accumulate
+from ._accumulate import reduce_on_plateau as reduce_on_plateau
 from ._adam import AdamState as AdamState
 from ._adam import AmsgradState as AmsgradState
 from ._adam import NadamState as NadamState
@@ -57,6 +63,11 @@ from ._combine import masked as masked
 from ._finite import ApplyIfFinite as ApplyIfFinite
 from ._finite import FiniteState as FiniteState
 from ._finite import apply_if_finite as apply_if_finite
+from ._groups import Partition as Partition
+from ._groups import SetToZero as SetToZero
+from ._groups import ndim_mask as ndim_mask
+from ._groups import partition as partition
+from ._groups import set_to_zero as set_to_zero
 from ._moments import bias_correction as bias_correction
 from ._moments import ewma as ewma
 from ._moments import ewma_step as ewma_step

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import Any, NamedTuple, dataclass_transform
+from typing import Any, ClassVar, NamedTuple, dataclass_transform
 
 import jax
 import jax.numpy as jnp
@@ -92,7 +92,13 @@ class Transform(PytreeDataclass):
 
     Subclasses implement ``init_state`` and ``step``; users call ``init`` and
     ``update``, which have Optax's signatures.
+
+    A block that reads extra arguments of ``update`` (such as ``value=loss``)
+    sets ``takes_extra_args = True`` and accepts them as keywords of ``step``;
+    containers forward them to such children.
     """
+
+    takes_extra_args: ClassVar[bool] = False
 
     # -- the protocol users call --------------------------------------------------
     def init(self, params: Params) -> OptState:
@@ -115,12 +121,12 @@ class Transform(PytreeDataclass):
             state: the state returned by ``init`` or by the previous ``update``.
             params: the current parameters; required by blocks that read them
                 (weight decay, trust ratio).
-            **extra_args: accepted for Optax compatibility and ignored.
+            **extra_args: passed to the blocks that read them (e.g. ``value=loss``
+                for ``reduce_on_plateau``); ignored by the others.
 
         Returns:
             The transformed updates and the new state.
         """
-        del extra_args
         if not isinstance(state, OptState):
             raise TypeError(
                 f"{type(self).__name__}.update: `state` must be the OptState returned by "
@@ -131,10 +137,12 @@ class Transform(PytreeDataclass):
             check_against_spec(owner, "updates", updates, state.spec)
             if params is not None:
                 check_against_spec(owner, "params", params, state.spec)
-        new_updates, inner = self.step(updates, state.inner, params, state.count)
-        return new_updates, OptState(
-            count=safe_increment(state.count), inner=inner, spec=state.spec
-        )
+        new_updates, inner = call_step(self, updates, state.inner, params, state.count, extra_args)
+        count = safe_increment(state.count)
+        completed = self.completed_step(inner)
+        if completed is not None:  # e.g. gradient accumulation: only whole steps count
+            count = jnp.where(completed, count, state.count)
+        return new_updates, OptState(count=count, inner=inner, spec=state.spec)
 
     def current_learning_rate(self, state: OptState) -> jax.Array:
         """The learning rate α the most recent update applied, for logging.
@@ -160,6 +168,16 @@ class Transform(PytreeDataclass):
             for child in children:
                 if isinstance(child, Transform):
                     yield from child.learning_rate_blocks()
+
+    def completed_step(self, state: State) -> jax.Array | None:
+        """Whether the update that produced ``state`` completed an optimizer step.
+
+        ``None`` (the default) means every update does; gradient accumulation
+        answers True only on the k-th micro-step, so the counter counts
+        optimizer steps.
+        """
+        del state
+        return None
 
     # -- what subclasses implement ---------------------------------------------------
     def init_state(self, params: Params) -> State:
@@ -217,3 +235,17 @@ def compute_dtype(dtype: Any) -> Any:
 def hyper(value: Any, dtype: Any) -> jax.Array:
     """A hyperparameter cast to ``dtype`` (Python numbers, arrays and tracers alike)."""
     return jnp.asarray(value, dtype=dtype)
+
+
+def call_step(
+    tx: Transform,
+    updates: Updates,
+    state: State,
+    params: Params | None,
+    count: jax.Array,
+    extra_args: dict[str, Any],
+) -> tuple[Updates, State]:
+    """``tx.step``, given the extra ``update`` arguments if ``tx`` takes them."""
+    if tx.takes_extra_args:
+        return tx.step(updates, state, params, count, **extra_args)
+    return tx.step(updates, state, params, count)

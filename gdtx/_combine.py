@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 
-from ._base import Params, State, Transform, Updates, static
+from ._base import Params, State, Transform, Updates, call_step, static
 
 
 class Chain(Transform):
@@ -20,12 +20,18 @@ class Chain(Transform):
     """
 
     transforms: tuple[Transform, ...]
+    takes_extra_args: ClassVar[bool] = True
 
     def init_state(self, params: Params) -> tuple[State, ...]:
         return tuple(tx.init_state(params) for tx in self.transforms)
 
     def step(
-        self, updates: Updates, state: tuple[State, ...], params: Params | None, count: jax.Array
+        self,
+        updates: Updates,
+        state: tuple[State, ...],
+        params: Params | None,
+        count: jax.Array,
+        **extra_args: Any,
     ) -> tuple[Updates, tuple[State, ...]]:
         if not isinstance(state, tuple) or len(state) != len(self.transforms):
             raise ValueError(
@@ -35,9 +41,16 @@ class Chain(Transform):
             )
         new_state = []
         for tx, s in zip(self.transforms, state, strict=True):
-            updates, s = tx.step(updates, s, params, count)
+            updates, s = call_step(tx, updates, s, params, count, extra_args)
             new_state.append(s)
         return updates, tuple(new_state)
+
+    def completed_step(self, state: tuple[State, ...]) -> jax.Array | None:
+        for tx, s in zip(self.transforms, state, strict=True):
+            done = tx.completed_step(s)
+            if done is not None:
+                return done
+        return None
 
 
 def chain(*transforms: Any) -> Chain:
@@ -136,6 +149,7 @@ class Masked(Transform):
 
     inner: Transform
     mask: Any = static()
+    takes_extra_args: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask", freeze_mask(self.mask))
@@ -148,7 +162,12 @@ class Masked(Transform):
         return self.inner.init_state(self._select(params, params))
 
     def step(
-        self, updates: Updates, state: State, params: Params | None, count: jax.Array
+        self,
+        updates: Updates,
+        state: State,
+        params: Params | None,
+        count: jax.Array,
+        **extra_args: Any,
     ) -> tuple[Updates, State]:
         flags = mask_leaves("masked", self.mask, updates)
         leaves, treedef = jax.tree.flatten(updates)
@@ -158,7 +177,7 @@ class Masked(Transform):
             if params is None
             else [x for x, keep in zip(jax.tree.leaves(params), flags, strict=True) if keep]
         )
-        new_chosen, state = self.inner.step(chosen, state, chosen_params, count)
+        new_chosen, state = call_step(self.inner, chosen, state, chosen_params, count, extra_args)
         it = iter(new_chosen)
         merged = [next(it) if keep else x for x, keep in zip(leaves, flags, strict=True)]
         return jax.tree.unflatten(treedef, merged), state

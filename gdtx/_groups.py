@@ -1,0 +1,228 @@
+"""Parameter groups: a transformation per group of leaves, chosen by key path or function."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from ._base import EmptyState, Params, State, Transform, Updates, call_step, static
+from ._combine import as_transform
+
+
+def leaf_path(path: tuple[Any, ...]) -> str:
+    """A key path as ``/``-joined keys: ``encoder/layers/0/kernel``."""
+    parts = []
+    for key in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(key, attr):
+                parts.append(str(getattr(key, attr)))
+                break
+        else:
+            parts.append(str(key))
+    return "/".join(parts)
+
+
+class SetToZero(Transform):
+    """Outputs zero updates and keeps no state: the transformation of frozen parameters.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.set_to_zero()
+        >>> tx.update(jnp.ones(2), tx.init(jnp.ones(2)))[0]
+        Array([0., 0.], dtype=float32)
+    """
+
+    def init_state(self, params: Params) -> EmptyState:
+        return EmptyState()
+
+    def step(
+        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, EmptyState]:
+        return jax.tree.map(jnp.zeros_like, updates), state
+
+
+set_to_zero = SetToZero
+
+
+def ndim_mask(min_ndim: int = 2) -> Callable[[Params], Any]:
+    """A mask function selecting leaves with at least ``min_ndim`` dimensions.
+
+    The usual choice for weight decay: matrices and kernels decay, biases and
+    normalisation scales (one dimension) do not.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> mask = gdtx.ndim_mask()
+        >>> mask({"w": jnp.ones((2, 3)), "b": jnp.ones(3)})
+        {'b': False, 'w': True}
+        >>> opt = gdtx.adamw(1e-3, weight_decay=0.1, mask=gdtx.ndim_mask())
+    """
+    return _NdimMask(min_ndim)
+
+
+class _NdimMask:
+    """Hashable mask function (so optimizers holding it compare equal)."""
+
+    def __init__(self, min_ndim: int) -> None:
+        self.min_ndim = min_ndim
+
+    def __call__(self, params: Params) -> Any:
+        return jax.tree.map(lambda x: jnp.ndim(x) >= self.min_ndim, params)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _NdimMask) and other.min_ndim == self.min_ndim
+
+    def __hash__(self) -> int:
+        return hash(("ndim_mask", self.min_ndim))
+
+    def __repr__(self) -> str:
+        return f"ndim_mask({self.min_ndim})"
+
+
+def _rules(labels: Any) -> Any:
+    """A hashable form of the labelling: a function, or a tuple of (pattern, label) rules."""
+    if callable(labels):
+        return labels
+    if isinstance(labels, Mapping):
+        return tuple(labels.items())
+    raise TypeError(
+        "partition: `labels` must be a function of the parameters or a mapping from "
+        f"key-path patterns to labels, got {type(labels).__name__}."
+    )
+
+
+def _matches(pattern: Any, path: str) -> bool:
+    if isinstance(pattern, re.Pattern):
+        return pattern.fullmatch(path) is not None
+    return fnmatch.fnmatchcase(path, str(pattern))
+
+
+def leaf_labels(labels: Any, params: Params, known: tuple[str, ...]) -> tuple[str, ...]:
+    """One label per leaf of ``params``; raises naming unassigned, overlapping or unknown paths."""
+    with_paths, treedef = jax.tree_util.tree_flatten_with_path(params)
+    paths = [leaf_path(p) for p, _ in with_paths]
+    if callable(labels):
+        tree = labels(params)
+        out, label_def = jax.tree.flatten(tree)
+        if label_def != treedef:
+            raise ValueError(
+                "partition: the labelling function returned a tree whose structure differs "
+                f"from the parameters'.\n  labels: {label_def}\n  params: {treedef}"
+            )
+        out = [str(x) for x in out]
+    else:
+        out, unassigned, overlapping = [], [], []
+        for path in paths:
+            hits = sorted({label for pattern, label in labels if _matches(pattern, path)})
+            if not hits:
+                unassigned.append(path)
+            elif len(hits) > 1:
+                overlapping.append(f"{path} ({', '.join(hits)})")
+            out.append(hits[0] if hits else "")
+        problems = []
+        if unassigned:
+            problems.append("no label for: " + ", ".join(unassigned))
+        if overlapping:
+            problems.append("several labels for: " + ", ".join(overlapping))
+        if problems:
+            raise ValueError("partition: " + "; ".join(problems))
+    unknown = sorted({f"{p} ({x})" for p, x in zip(paths, out, strict=True) if x not in known})
+    if unknown:
+        raise ValueError(
+            f"partition: labels without a transformation (have {', '.join(known)}): "
+            + ", ".join(unknown)
+        )
+    return tuple(out)
+
+
+class Partition(Transform):
+    """Applies a different transformation to each group of parameter leaves.
+
+    Every leaf gets exactly one label, from a function of the parameters or
+    from key-path patterns (globs such as ``"*/bias"``, or compiled regular
+    expressions) matched against paths like ``encoder/layers/0/kernel``. Each
+    group's transformation sees its leaves as a list and keeps state for them
+    alone, so a frozen group (``set_to_zero()``) carries no state. All groups
+    share the optimizer's step counter.
+
+    Attributes:
+        transforms: the transformations, in the order of ``names``.
+        names: the group labels (static).
+        labels: the labelling function or the (pattern, label) rules (static).
+    """
+
+    transforms: tuple[Transform, ...]
+    names: tuple[str, ...] = static()
+    labels: Any = static()
+    takes_extra_args: ClassVar[bool] = True
+
+    def _groups(self, params: Params) -> tuple[str, ...]:
+        return leaf_labels(self.labels, params, self.names)
+
+    def init_state(self, params: Params) -> dict[str, State]:
+        leaves = jax.tree.leaves(params)
+        labels = self._groups(params)
+        return {
+            name: tx.init_state([x for x, lab in zip(leaves, labels, strict=True) if lab == name])
+            for name, tx in zip(self.names, self.transforms, strict=True)
+        }
+
+    def step(
+        self,
+        updates: Updates,
+        state: dict[str, State],
+        params: Params | None,
+        count: jax.Array,
+        **extra_args: Any,
+    ) -> tuple[Updates, dict[str, State]]:
+        labels = self._groups(updates)
+        leaves, treedef = jax.tree.flatten(updates)
+        p_leaves = None if params is None else treedef.flatten_up_to(params)
+        merged: list[Any] = list(leaves)
+        new_state = {}
+        for name, tx in zip(self.names, self.transforms, strict=True):
+            idx = [i for i, lab in enumerate(labels) if lab == name]
+            sub_params = None if p_leaves is None else [p_leaves[i] for i in idx]
+            out, new_state[name] = call_step(
+                tx, [leaves[i] for i in idx], state[name], sub_params, count, extra_args
+            )
+            for i, x in zip(idx, out, strict=True):
+                merged[i] = x
+        return jax.tree.unflatten(treedef, merged), new_state
+
+
+def partition(transforms: Mapping[str, Any], labels: Any) -> Partition:
+    """Parameter groups: ``transforms[label]`` updates the leaves labelled ``label``.
+
+    Args:
+        transforms: label → transformation (gdtx or Optax).
+        labels: a function of the parameters returning a tree of labels, or a
+            mapping from key-path patterns to labels. Patterns are globs
+            matched against ``/``-joined paths, or compiled regular expressions
+            (full match). A leaf matching no pattern, or patterns of different
+            labels, raises ``ValueError`` naming its path.
+
+    Returns:
+        The combined transformation.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> params = {"encoder": {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}, "head": jnp.ones(2)}
+        >>> opt = gdtx.partition(
+        ...     {"train": gdtx.adam(0.1), "frozen": gdtx.set_to_zero()},
+        ...     {"encoder/*": "frozen", "head": "train"},
+        ... )
+        >>> state = opt.init(params)
+        >>> sorted(state.inner)
+        ['frozen', 'train']
+        >>> updates, state = opt.update(params, state)
+        >>> updates["encoder"]["w"].sum(), updates["head"]
+        (Array(0., dtype=float32), Array([-0.1, -0.1], dtype=float32))
+    """
+    names = tuple(sorted(transforms))
+    return Partition(tuple(as_transform(transforms[n]) for n in names), names, _rules(labels))
