@@ -21,10 +21,7 @@ from . import plot as plot
 from . import problems as problems
 from ._accumulate import Accumulate as Accumulate
 from ._accumulate import AccumulateState as AccumulateState
-from ._accumulate import PlateauState as PlateauState
-from ._accumulate import ReduceOnPlateau as ReduceOnPlateau
 from ._accumulate import accumulate as accumulate
-from ._accumulate import reduce_on_plateau as reduce_on_plateau
 from ._adam import AdamState as AdamState
 from ._adam import AmsgradState as AmsgradState
 from ._adam import NadamState as NadamState
@@ -76,6 +73,9 @@ from ._momentum import MState as MState
 from ._momentum import Trace as Trace
 from ._momentum import ema as ema
 from ._momentum import trace as trace
+from ._plateau import PlateauState as PlateauState
+from ._plateau import ReduceOnPlateau as ReduceOnPlateau
+from ._plateau import reduce_on_plateau as reduce_on_plateau
 from ._record import Trajectory as Trajectory
 from ._record import record as record
 from ._record import record_many as record_many
