@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ._base import OptState, Params, Transform, Updates, static
+from ._base import OptState, Params, Transform, Updates, call_step, static
 from ._combine import as_transform
 from ._moments import bias_correction, ewma_step
 from ._tree import global_norm
@@ -65,6 +65,7 @@ class ApplyIfFinite(Transform):
     max_consecutive_errors: int | None = static(default=None)
     spike_factor: Any = None
     spike_decay: Any = 0.99
+    takes_extra_args: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inner", as_transform(self.inner))
@@ -90,8 +91,16 @@ class ApplyIfFinite(Transform):
             norm_avg=jnp.zeros([], jnp.result_type(float)),
         )
 
+    def completed_step(self, state: FiniteState) -> jax.Array | None:
+        return self.inner.completed_step(state.inner)
+
     def step(
-        self, updates: Updates, state: FiniteState, params: Params | None, count: jax.Array
+        self,
+        updates: Updates,
+        state: FiniteState,
+        params: Params | None,
+        count: jax.Array,
+        **extra_args: Any,
     ) -> tuple[Updates, FiniteState]:
         applied = count - state.skipped  # k: steps applied before this one
         finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(updates)]))
@@ -108,7 +117,9 @@ class ApplyIfFinite(Transform):
         )
         skip = bad & ~give_up
 
-        new_updates, new_inner = self.inner.step(updates, state.inner, params, applied)
+        new_updates, new_inner = call_step(
+            self.inner, updates, state.inner, params, applied, extra_args
+        )
         out = jax.tree.map(lambda u: jnp.where(skip, jnp.zeros_like(u), u), new_updates)
         inner = jax.tree.map(lambda new, old: jnp.where(skip, old, new), new_inner, state.inner)
         norm_avg = jnp.where(

@@ -172,3 +172,18 @@ def test_reduce_on_plateau_needs_the_loss():
     opt = gdtx.chain(gdtx.sgd(1.0), gdtx.reduce_on_plateau())
     with pytest.raises(ValueError, match="value=loss"):
         opt.update(jnp.ones(1), opt.init(jnp.zeros(1)))
+
+
+def test_wrappers_forward_the_loss_and_the_completed_step():
+    """apply_if_finite passes value= through to reduce_on_plateau, and accumulate's
+    optimizer-step count through to the counter."""
+    opt = gdtx.apply_if_finite(
+        gdtx.accumulate(
+            gdtx.chain(gdtx.sgd(1.0), gdtx.reduce_on_plateau(factor=0.5, patience=0)), 2
+        )
+    )
+    state = opt.init(jnp.zeros(1))
+    for loss in (1.0, 1.0, 2.0, 2.0):
+        _, state = opt.update(jnp.ones(1), state, value=loss)
+    assert int(state.count) == 2
+    assert float(state.inner.inner.inner[1].scale) == 0.5
