@@ -11,9 +11,28 @@ import jax.numpy as jnp
 from ._base import compute_dtype
 
 
+def zeros(like: Any, dtype: Any) -> jax.Array:
+    """Zeros shaped like ``like`` in ``dtype``, laid out (sharded) like ``like``.
+
+    The zeros are selected from ``like`` by an all-false mask: a data dependence
+    that XLA's sharding propagation follows under ``jit``, so optimizer state
+    lives where its parameter lives even when ``init`` is jitted (plain
+    ``jnp.zeros`` would land on one device). NaN or inf entries in ``like`` do
+    not leak. Shape-only leaves (``ShapeDtypeStruct``) get ``jnp.zeros``.
+    """
+    if not isinstance(like, jax.Array):
+        return jnp.zeros(jnp.shape(like), dtype)
+    z = jnp.where(jnp.zeros_like(like, dtype=bool), like, 0)
+    if jnp.issubdtype(z.dtype, jnp.complexfloating) and not jnp.issubdtype(
+        dtype, jnp.complexfloating
+    ):
+        z = jnp.real(z)
+    return z.astype(dtype)
+
+
 def zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
-    """Zeros with each leaf's shape, in ``dtype`` or the leaf's own dtype."""
-    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.asarray(x).dtype), tree)
+    """Zeros with each leaf's shape and sharding, in ``dtype`` or the leaf's own dtype."""
+    return jax.tree.map(lambda x: zeros(x, dtype or x.dtype), tree)
 
 
 def tree_map_n(
@@ -78,9 +97,7 @@ def abs_sq(tree: Any) -> Any:
 
 def real_zeros_like_tree(tree: Any) -> Any:
     """Real zeros shaped like each leaf (float32 for complex64): a second moment's start."""
-    return jax.tree.map(
-        lambda x: jnp.zeros(jnp.shape(x), jnp.finfo(jnp.asarray(x).dtype).dtype), tree
-    )
+    return jax.tree.map(lambda x: zeros(x, jnp.finfo(x.dtype).dtype), tree)
 
 
 def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
@@ -94,8 +111,7 @@ def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
         return zeros_like_tree(tree, dtype)
 
     def leaf(x: Any) -> jax.Array:
-        real = jnp.finfo(compute_dtype(jnp.asarray(x).dtype)).dtype
-        return jnp.zeros(jnp.shape(x), real)
+        return zeros(x, jnp.finfo(compute_dtype(x.dtype)).dtype)
 
     return jax.tree.map(leaf, tree)
 
