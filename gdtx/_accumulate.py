@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from ._base import Params, State, Transform, Updates, call_step, compute_dtype, static
 from ._combine import as_transform
+from ._tree import leaf_dtype, zeros
 from ._validate import check_positive_int
 
 
@@ -54,9 +55,8 @@ class Accumulate(Transform):
         inner = self.inner.init_state(params)
         if self.every_k == 1:
             return inner
-        total = jax.tree.map(
-            lambda p: jnp.zeros(jnp.shape(p), compute_dtype(jnp.asarray(p).dtype)), params
-        )
+        # Σ gᵢ in at least float32, laid out (sharded) like each parameter.
+        total = jax.tree.map(lambda p: zeros(p, compute_dtype(leaf_dtype(p))), params)
         return AccumulateState(inner=inner, micro=jnp.zeros([], jnp.int32), total=total)
 
     def completed_step(self, state: State) -> jax.Array | None:
@@ -78,7 +78,7 @@ class Accumulate(Transform):
 
         def apply(operands: tuple[Any, Any]) -> tuple[Any, Any]:
             total, inner = operands
-            mean = jax.tree.map(lambda s, g: (s / k).astype(g.dtype), total, updates)  # ḡ
+            mean = jax.tree.map(lambda s, g: (s / k).astype(leaf_dtype(g)), total, updates)  # ḡ
             return call_step(self.inner, mean, inner, params, count, extra_args)
 
         def wait(operands: tuple[Any, Any]) -> tuple[Any, Any]:

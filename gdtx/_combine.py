@@ -182,6 +182,9 @@ class Masked(Transform):
         merged = [next(it) if keep else x for x, keep in zip(leaves, flags, strict=True)]
         return jax.tree.unflatten(treedef, merged), state
 
+    def completed_step(self, state: State) -> jax.Array | None:
+        return self.inner.completed_step(state)
+
 
 def masked(inner: Any, mask: MaskLike) -> Masked:
     """Applies ``inner`` only to the leaves where ``mask`` is True.

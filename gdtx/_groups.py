@@ -14,8 +14,8 @@ from ._base import EmptyState, Params, State, Transform, Updates, call_step, sta
 from ._combine import as_transform
 
 
-def leaf_path(path: tuple[Any, ...]) -> str:
-    """A key path as ``/``-joined keys: ``encoder/layers/0/kernel``."""
+def path_keys(path: tuple[Any, ...]) -> tuple[str, ...]:
+    """The keys of a JAX key path as strings: dict keys, attribute names, list indices."""
     parts = []
     for key in path:
         for attr in ("key", "name", "idx"):
@@ -24,7 +24,7 @@ def leaf_path(path: tuple[Any, ...]) -> str:
                 break
         else:
             parts.append(str(key))
-    return "/".join(parts)
+    return tuple(parts)
 
 
 class SetToZero(Transform):
@@ -96,16 +96,23 @@ def _rules(labels: Any) -> Any:
     )
 
 
-def _matches(pattern: Any, path: str) -> bool:
-    if isinstance(pattern, re.Pattern):
-        return pattern.fullmatch(path) is not None
-    return fnmatch.fnmatchcase(path, str(pattern))
+def _matches(pattern: Any, keys: tuple[str, ...]) -> bool:
+    """Whether ``pattern`` matches the leaf's path or the path of a subtree holding it."""
+    for n in range(len(keys), 0, -1):
+        path = "/".join(keys[:n])
+        if isinstance(pattern, re.Pattern):
+            if pattern.fullmatch(path) is not None:
+                return True
+        elif fnmatch.fnmatchcase(path, str(pattern)):
+            return True
+    return False
 
 
 def leaf_labels(labels: Any, params: Params, known: tuple[str, ...]) -> tuple[str, ...]:
     """One label per leaf of ``params``; raises naming unassigned, overlapping or unknown paths."""
     with_paths, treedef = jax.tree_util.tree_flatten_with_path(params)
-    paths = [leaf_path(p) for p, _ in with_paths]
+    keys = [path_keys(p) for p, _ in with_paths]
+    paths = ["/".join(k) for k in keys]
     if callable(labels):
         tree = labels(params)
         out, label_def = jax.tree.flatten(tree)
@@ -117,8 +124,8 @@ def leaf_labels(labels: Any, params: Params, known: tuple[str, ...]) -> tuple[st
         out = [str(x) for x in out]
     else:
         out, unassigned, overlapping = [], [], []
-        for path in paths:
-            hits = sorted({label for pattern, label in labels if _matches(pattern, path)})
+        for path, leaf_keys in zip(paths, keys, strict=True):
+            hits = sorted({label for pattern, label in labels if _matches(pattern, leaf_keys)})
             if not hits:
                 unassigned.append(path)
             elif len(hits) > 1:
@@ -145,10 +152,12 @@ class Partition(Transform):
 
     Every leaf gets exactly one label, from a function of the parameters or
     from key-path patterns (globs such as ``"*/bias"``, or compiled regular
-    expressions) matched against paths like ``encoder/layers/0/kernel``. Each
-    group's transformation sees its leaves as a list and keeps state for them
-    alone, so a frozen group (``set_to_zero()``) carries no state. All groups
-    share the optimizer's step counter.
+    expressions) matched against paths like ``encoder/layers/0/kernel`` and
+    their enclosing subtrees' paths. Each group's transformation sees its
+    leaves as a list and keeps state for them alone, so a frozen group
+    (``set_to_zero()``) carries no state. All groups share the optimizer's step
+    counter; a group that accumulates gradients (``accumulate``) decides when
+    it advances.
 
     Attributes:
         transforms: the transformations, in the order of ``names``.
@@ -195,6 +204,15 @@ class Partition(Transform):
                 merged[i] = x
         return jax.tree.unflatten(treedef, merged), new_state
 
+    def completed_step(self, state: dict[str, State]) -> jax.Array | None:
+        # A group that accumulates gradients decides when an optimizer step is complete
+        # (the first such group in label order; groups that accumulate should share k).
+        for name, tx in zip(self.names, self.transforms, strict=True):
+            done = tx.completed_step(state[name])
+            if done is not None:
+                return done
+        return None
+
 
 def partition(transforms: Mapping[str, Any], labels: Any) -> Partition:
     """Parameter groups: ``transforms[label]`` updates the leaves labelled ``label``.
@@ -202,10 +220,13 @@ def partition(transforms: Mapping[str, Any], labels: Any) -> Partition:
     Args:
         transforms: label → transformation (gdtx or Optax).
         labels: a function of the parameters returning a tree of labels, or a
-            mapping from key-path patterns to labels. Patterns are globs
-            matched against ``/``-joined paths, or compiled regular expressions
-            (full match). A leaf matching no pattern, or patterns of different
-            labels, raises ``ValueError`` naming its path.
+            mapping from key-path patterns to labels. A path is the leaf's keys
+            joined by ``/`` (``encoder/layers/0/kernel``). Patterns are globs
+            (``fnmatch``) or compiled regular expressions (full match); a pattern
+            matches a leaf if it matches the leaf's path or the path of a subtree
+            holding it (``"encoder"`` labels every leaf under ``encoder``). Leaves
+            matching no pattern, patterns of different labels, or a label missing
+            from ``transforms`` raise one ``ValueError`` listing their paths.
 
     Returns:
         The combined transformation.

@@ -107,7 +107,7 @@ class ReduceOnPlateau(Transform):
         improved = avg < (1 - jnp.asarray(self.rtol, f)) * best - jnp.asarray(self.atol, f)
         waiting = state.cooldown > 0
         bad = jnp.where(improved | waiting, 0, state.bad_steps + 1)
-        reduce = (bad > jnp.asarray(self.patience)) & ~waiting
+        reduce = (bad > jnp.asarray(self.patience).astype(jnp.int32)) & ~waiting
         scale = jnp.where(
             reduce,
             jnp.maximum(state.scale * jnp.asarray(self.factor, f), jnp.asarray(self.min_scale, f)),
@@ -118,8 +118,10 @@ class ReduceOnPlateau(Transform):
             best=jnp.where(improved, avg, best),
             bad_steps=jnp.where(reduce, 0, bad).astype(jnp.int32),
             cooldown=jnp.where(
-                reduce, jnp.asarray(self.cooldown), jnp.maximum(state.cooldown - 1, 0)
-            ).astype(jnp.int32),
+                reduce,
+                jnp.asarray(self.cooldown).astype(jnp.int32),
+                jnp.maximum(state.cooldown - 1, 0),
+            ),
             loss_avg=jnp.zeros_like(loss_sum),
             window=jnp.zeros_like(window),
         )

@@ -20,6 +20,7 @@ def zeros(like: Any, dtype: Any) -> jax.Array:
     ``jnp.zeros`` would land on one device). NaN or inf entries in ``like`` do
     not leak. Shape-only leaves (``ShapeDtypeStruct``) get ``jnp.zeros``.
     """
+    dtype = jax.dtypes.canonicalize_dtype(dtype)  # float64 → float32 unless x64 is on
     if not isinstance(like, jax.Array):
         return jnp.zeros(jnp.shape(like), dtype)
     z = jnp.where(jnp.zeros_like(like, dtype=bool), like, 0)
@@ -30,9 +31,16 @@ def zeros(like: Any, dtype: Any) -> jax.Array:
     return z.astype(dtype)
 
 
+def leaf_dtype(x: Any) -> Any:
+    """The dtype JAX gives a leaf: arrays' and ``ShapeDtypeStruct``'s own, canonicalized
+    (NumPy float64 is float32 unless x64 is on); Python numbers' default dtype."""
+    dtype = x.dtype if hasattr(x, "dtype") else jnp.asarray(x).dtype
+    return jax.dtypes.canonicalize_dtype(dtype)
+
+
 def zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
     """Zeros with each leaf's shape and sharding, in ``dtype`` or the leaf's own dtype."""
-    return jax.tree.map(lambda x: zeros(x, dtype or x.dtype), tree)
+    return jax.tree.map(lambda x: zeros(x, dtype or leaf_dtype(x)), tree)
 
 
 def tree_map_n(
@@ -97,7 +105,7 @@ def abs_sq(tree: Any) -> Any:
 
 def real_zeros_like_tree(tree: Any) -> Any:
     """Real zeros shaped like each leaf (float32 for complex64): a second moment's start."""
-    return jax.tree.map(lambda x: zeros(x, jnp.finfo(x.dtype).dtype), tree)
+    return jax.tree.map(lambda x: zeros(x, jnp.finfo(leaf_dtype(x)).dtype), tree)
 
 
 def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
@@ -111,7 +119,7 @@ def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
         return zeros_like_tree(tree, dtype)
 
     def leaf(x: Any) -> jax.Array:
-        return zeros(x, jnp.finfo(compute_dtype(x.dtype)).dtype)
+        return zeros(x, jnp.finfo(compute_dtype(leaf_dtype(x))).dtype)
 
     return jax.tree.map(leaf, tree)
 

@@ -1,7 +1,12 @@
 """Sharding checks on 8 simulated CPU devices; run by tests/test_sharding.py in a subprocess.
 
 XLA's device count is fixed when JAX starts, so this script sets it before importing
-JAX and prints one JSON object with what it measured.
+JAX and prints one JSON object with what it measured. Usage:
+``python tests/sharding_check.py Auto|Explicit`` (the mesh's axis type).
+
+Every parameter has its own shape, so a state leaf with a parameter's shape belongs to
+that parameter and must have its sharding; scalar state (step counters, the plateau
+controller) is not checked.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import json
 import os
 import re
 import sys
+from typing import Any
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
@@ -22,64 +28,148 @@ import gdtx
 
 SPECS = {"w": P("data", "model"), "b": P("model"), "r": P(), "c": P(None, "data")}
 SHAPES = {"w": (8, 16), "b": (16,), "r": (3,), "c": (5, 8)}
+WANT_BY_SHAPE: dict[tuple[int, ...], str] = {}
 
 
-def canonical(spec):
-    """A PartitionSpec as a string, trailing Nones dropped (P(None,) is P())."""
-    parts = list(spec)
+def canonical(sharding: Any) -> str:
+    """A sharding as a string: its PartitionSpec, trailing Nones dropped (P(None,) is P())."""
+    if not isinstance(sharding, NamedSharding):
+        return f"{type(sharding).__name__} on {len(sharding.device_set)} device(s)"
+    parts = list(sharding.spec)
     while parts and parts[-1] is None:
         parts.pop()
     return str(P(*parts))
 
 
-def specs_of(tree):
-    return {k: canonical(v.sharding.spec) for k, v in tree.items()}
+def optimizers() -> dict[str, Any]:
+    """Every algorithm, clipping, and groups with accumulation and a frozen leaf."""
+    return {
+        "clip+adam": gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.adam(1e-3)),
+        "sgd": gdtx.sgd(0.1, momentum=0.9),
+        "momentum": gdtx.momentum(0.1),
+        "adagrad": gdtx.adagrad(0.1),
+        "rmsprop": gdtx.rmsprop(0.1, centered=True, momentum=0.9),
+        "adadelta": gdtx.adadelta(),
+        "adamw": gdtx.adamw(1e-3, mask=gdtx.ndim_mask()),
+        "amsgrad": gdtx.amsgrad(1e-3),
+        "adamax": gdtx.adamax(1e-3),
+        "nadam": gdtx.nadam(1e-3),
+        "lars": gdtx.lars(0.1),
+        "groups+accumulate": gdtx.partition(
+            {
+                "train": gdtx.accumulate(
+                    gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.adamw(1e-3)), every_k=2
+                ),
+                "frozen": gdtx.set_to_zero(),
+            },
+            {"[wbc]": "train", "r": "frozen"},
+        ),
+        "accumulate(partition)": gdtx.accumulate(
+            gdtx.partition(
+                {"decay": gdtx.adamw(1e-3), "plain": gdtx.sgd(0.1, momentum=0.9)},
+                {"w": "decay", "c": "decay", "[br]": "plain"},
+            ),
+            every_k=2,
+        ),
+    }
 
 
-def moments(state):
-    """Every m and v of the chain clip_by_global_norm → adam → (scale_by_adam, lr)."""
-    adam_state = state.inner[1][0]
-    return {"m": adam_state.m, "v": adam_state.v}
+def check(state: Any, shardings: Any = None) -> dict[str, Any]:
+    """Compares every parameter-shaped state leaf's sharding with its parameter's.
+
+    ``shardings`` (a tree like ``state``) replaces the leaves' own shardings, for
+    abstract states.
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    if shardings is None:
+        found = [leaf.sharding for _, leaf in leaves]
+    else:
+        found = jax.tree.leaves(shardings, is_leaf=lambda x: isinstance(x, jax.sharding.Sharding))
+    bad, checked = [], 0
+    for (path, leaf), sharding in zip(leaves, found, strict=True):
+        if leaf.shape == ():
+            continue
+        got, want = canonical(sharding), WANT_BY_SHAPE[leaf.shape]
+        checked += 1
+        if got != want:
+            bad.append(f"{jax.tree_util.keystr(path)}: {got}, want {want}")
+    shapes = [leaf.shape for _, leaf in leaves]
+    return {"bad": bad, "checked": checked, "frozen_leaves": shapes.count(SHAPES["r"])}
+
+
+def collectives(hlo: str) -> dict[str, Any]:
+    """The communication in a compiled program's HLO text."""
+    return {
+        "all_gather": len(re.findall(r"all-gather(-start)?\(", hlo)),
+        "all_to_all": len(re.findall(r"all-to-all\(", hlo)),
+        "collective_permute": len(re.findall(r"collective-permute(-start)?\(", hlo)),
+        "reduce_scatter": len(re.findall(r"reduce-scatter\(", hlo)),
+        "all_reduce_shapes": re.findall(r"= (.*?) all-reduce(?:-start)?\(", hlo),
+    }
+
+
+def optax_without_mesh_context(params: Any) -> str:
+    """Where Optax's jitted init puts Adam's m, with no mesh context set."""
+    try:
+        with jax.numpy_dtype_promotion("standard"):
+            state = jax.jit(optax.adam(1e-3).init)(params)
+    except Exception as err:  # Explicit mesh axes: Optax's init does not even trace
+        return f"error: {type(err).__name__}: {str(err).splitlines()[0][:160]}"
+    return ", ".join(sorted({canonical(x.sharding) for x in jax.tree.leaves(state[0].mu)}))
 
 
 def main(kind: str) -> None:
     mesh = jax.make_mesh((2, 4), ("data", "model"), axis_types=(getattr(AxisType, kind),) * 2)
-    jax.set_mesh(mesh)
     rng = jax.random.key(0)
     params = {
         k: jax.device_put(jax.random.normal(rng, SHAPES[k]), NamedSharding(mesh, SPECS[k]))
         for k in SHAPES
     }
-    want = {k: canonical(s) for k, s in SPECS.items()}
-    opt = gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.adam(1e-3))
-    out: dict[str, object] = {"kind": kind, "params": specs_of(params)}
+    WANT_BY_SHAPE.update({SHAPES[k]: canonical(NamedSharding(mesh, SPECS[k])) for k in SHAPES})
+    out: dict[str, Any] = {"kind": kind, "devices": len(jax.devices())}
+    out["params"] = check(params)
 
-    out["eager"] = {n: specs_of(t) for n, t in moments(opt.init(params)).items()}
-    out["jit"] = {n: specs_of(t) for n, t in moments(jax.jit(opt.init)(params)).items()}
+    # Optax, for comparison: with no mesh context, and then inside one.
+    out["optax_jit_no_context"] = optax_without_mesh_context(params)
+    jax.set_mesh(mesh)
+    with jax.numpy_dtype_promotion("standard"):
+        optax_state = jax.jit(optax.adam(1e-3).init)(params)
+    out["optax_jit"] = sorted({canonical(x.sharding) for x in jax.tree.leaves(optax_state[0].mu)})
+
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), params
     )
-    compiled = jax.jit(opt.init).lower(abstract).compile().output_shardings
-    out["abstract"] = {
-        n: {k: canonical(s.spec) for k, s in t.items()} for n, t in moments(compiled).items()
-    }
-    with jax.numpy_dtype_promotion("standard"):
-        optax_state = jax.jit(optax.adam(1e-3).init)(params)
-    out["optax_jit"] = specs_of(optax_state[0].mu)
+    out["init"] = {}
+    for name, opt in optimizers().items():
+        res = {
+            "eager": check(opt.init(params)),
+            "jit": check(jax.jit(opt.init)(params)),
+            "abstract_compiled": check(
+                jax.eval_shape(opt.init, abstract),
+                jax.jit(opt.init).lower(abstract).compile().output_shardings,
+            ),
+        }
+        if kind == "Explicit":  # abstract shapes carry their shardings on Explicit axes
+            res["abstract_eval_shape"] = check(jax.eval_shape(opt.init, abstract))
+        out["init"][name] = res
 
-    def step(p, s, g):
-        updates, s = opt.update(g, s, p)
-        return gdtx.apply_updates(p, updates), s
+    out["step"] = {}
+    for name in ("clip+adam", "lars", "groups+accumulate"):
+        opt = optimizers()[name]
 
-    state = opt.init(params)
-    hlo = jax.jit(step).lower(params, state, params).compile().as_text()
-    new_params, new_state = jax.jit(step)(params, state, params)
-    out["step_params"] = specs_of(new_params)
-    out["step_state"] = {n: specs_of(t) for n, t in moments(new_state).items()}
-    out["all_gather"] = "all-gather" in hlo
-    out["all_to_all"] = "all-to-all" in hlo
-    out["all_reduce_shapes"] = re.findall(r"= (.*?) all-reduce\(", hlo)
-    out["want"] = want
+        def step(p: Any, s: Any, g: Any, opt: Any = opt) -> Any:
+            updates, s = opt.update(g, s, p)
+            return gdtx.apply_updates(p, updates), s
+
+        state = jax.jit(opt.init)(params)
+        compiled = jax.jit(step).lower(params, state, params).compile()
+        new_params, new_state = compiled(params, state, params)
+        new_params, new_state = compiled(new_params, new_state, params)
+        out["step"][name] = {
+            "params": check(new_params),
+            "state": check(new_state),
+            **collectives(compiled.as_text()),
+        }
     print(json.dumps(out))
 
 

@@ -187,3 +187,129 @@ def test_wrappers_forward_the_loss_and_the_completed_step():
         _, state = opt.update(jnp.ones(1), state, value=loss)
     assert int(state.count) == 2
     assert float(state.inner.inner.inner[1].scale) == 0.5
+
+
+def test_accumulate_inside_a_group_gives_frozen_leaves_no_buffer():
+    """partition({"train": accumulate(...), "frozen": set_to_zero()}) equals
+    accumulate(partition(...)), counts optimizer steps, and buffers the trained leaves only."""
+    params = to_f32(PARAMS)
+    micro = [_grads(i) for i in range(6)]
+    labels = {"encoder/*": "frozen", "decoder/*": "train", "head": "train"}
+    inner = gdtx.adamw(0.05, weight_decay=0.1, mask=gdtx.ndim_mask())
+    nested = gdtx.partition(
+        {"train": gdtx.accumulate(inner, 3), "frozen": gdtx.set_to_zero()}, labels
+    )
+    outer = gdtx.accumulate(
+        gdtx.partition({"train": inner, "frozen": gdtx.set_to_zero()}, labels), 3
+    )
+    got, state = _run(nested, params, micro)
+    want, outer_state = _run(outer, params, micro)
+    _close(got, want)
+    assert int(state.count) == int(outer_state.count) == 2
+    assert state.inner["frozen"] == gdtx.EmptyState()
+    assert len(state.inner["train"].total) == 3  # decoder w, b and head; no encoder leaf
+    assert len(jax.tree.leaves(outer_state.inner.total)) == 5
+
+
+def test_masked_accumulate_counts_optimizer_steps():
+    opt = gdtx.masked(gdtx.accumulate(gdtx.sgd(1.0), 2), {"a": True, "b": False})
+    params = {"a": jnp.zeros(1), "b": jnp.zeros(1)}
+    state = opt.init(params)
+    for _ in range(4):
+        _, state = opt.update(params, state)
+    assert int(state.count) == 2
+
+
+def test_reduce_on_plateau_hyperparameters_are_leaves():
+    """factor, patience, cooldown, ... are pytree leaves: vmapped, and jit arguments that
+    do not recompile."""
+    losses = jnp.array([3.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+
+    def final_scale(factor, patience):
+        opt = gdtx.chain(gdtx.sgd(1.0), gdtx.reduce_on_plateau(factor=factor, patience=patience))
+        state = opt.init(jnp.zeros(1))
+        for loss in losses:
+            _, state = opt.update(jnp.ones(1), state, value=loss)
+        return state.inner[1].scale
+
+    scales = jax.vmap(final_scale)(jnp.array([0.5, 0.5, 0.2]), jnp.array([1.0, 3.0, 1.0]))
+    np.testing.assert_allclose(scales, [0.25, 0.5, 0.04], rtol=1e-6)
+
+    step = jax.jit(lambda opt, g, s, loss: opt.update(g, s, value=loss))
+    for factor, patience in [(0.5, 1), (0.3, 2)]:
+        opt = gdtx.chain(gdtx.sgd(1.0), gdtx.reduce_on_plateau(factor=factor, patience=patience))
+        step(opt, jnp.ones(1), opt.init(jnp.zeros(1)), 1.0)
+    assert step._cache_size() == 1
+
+
+def test_a_pattern_labels_a_whole_subtree_and_paths_read_like_the_model():
+    """A pattern matches a leaf's "/"-joined path or an enclosing subtree's: "encoder"
+    labels every leaf under it, and Flax NNX's ".../kernel/value" leaves match
+    ".../kernel"."""
+    params = to_f32(PARAMS)
+    opt = gdtx.partition(
+        {"frozen": gdtx.set_to_zero(), "train": gdtx.sgd(0.1)},
+        {"encoder": "frozen", re.compile("dec.*"): "train", "head": "train"},
+    )
+    updates, _ = opt.update(params, opt.init(params))
+    assert float(jnp.abs(updates["encoder"]["w"]).sum()) == 0.0
+    _close(updates["decoder"], jax.tree.map(lambda x: -0.1 * x, params["decoder"]))
+
+    nnx = pytest.importorskip("flax.nnx")
+    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    state = nnx.state(model, nnx.Param)
+    opt = gdtx.partition(
+        {"decay": gdtx.adamw(0.1, weight_decay=0.1), "plain": gdtx.adam(0.1)},
+        {"kernel": "decay", "bias": "plain"},
+    )
+    inner = opt.init(state).inner
+    assert [jnp.shape(m) for m in inner["decay"][0].m] == [(3, 2)]
+    with pytest.raises(ValueError, match=r"no label for: bias/value"):
+        gdtx.partition({"a": gdtx.adam(0.1)}, {"kernel/value": "a"}).init(state)
+
+
+def test_partition_groups_see_the_shared_counter():
+    """Each group's schedule reads the optimizer's one step counter."""
+    lr = gdtx.piecewise_constant_schedule(1.0, {2: 0.1})
+    opt = gdtx.partition({"a": gdtx.sgd(lr), "b": gdtx.sgd(lr)}, {"a": "a", "b": "b"})
+    params = {"a": jnp.zeros(1), "b": jnp.zeros(1)}
+    state = opt.init(params)
+    outs = []
+    for _ in range(3):
+        updates, state = opt.update({"a": jnp.ones(1), "b": jnp.ones(1)}, state)
+        outs.append((float(updates["a"][0]), float(updates["b"][0])))
+    np.testing.assert_allclose(outs, [(-1, -1), (-1, -1), (-0.1, -0.1)], rtol=1e-6)
+    assert int(state.count) == 3
+
+
+def test_flax_nnx_optimizer_passes_the_loss_to_reduce_on_plateau():
+    nnx = pytest.importorskip("flax.nnx")
+    model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
+    tx = gdtx.chain(gdtx.adam(0.1), gdtx.reduce_on_plateau(factor=0.5, patience=0))
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    for loss in (1.0, 2.0, 3.0):
+        grads = nnx.grad(lambda m: jnp.sum(m(jnp.ones((1, 2)))))(model)
+        optimizer.update(model, grads, value=jnp.asarray(loss))
+    assert float(optimizer.opt_state.inner[1].scale[...]) == 0.25
+
+
+@pytest.mark.parametrize(
+    "opt",
+    [
+        gdtx.adam(0.1),
+        gdtx.rmsprop(0.1, centered=True),
+        gdtx.accumulate(gdtx.adam(0.1), 2),
+        gdtx.partition({"a": gdtx.accumulate(gdtx.sgd(0.1, momentum=0.9), 2)}, {"*": "a"}),
+    ],
+    ids=["adam", "rmsprop", "accumulate", "partition"],
+)
+def test_numpy_float64_parameters_need_no_x64(opt):
+    """NumPy float64 leaves (x64 off) become float32 state without a dtype warning
+    (warnings are errors here); Python floats are accepted by init."""
+    params = {"w": np.ones(3), "b": np.zeros(2)}
+    state = opt.init(params)
+    for _ in range(2):
+        updates, state = opt.update(params, state, params)
+    assert {x.dtype for x in jax.tree.leaves(state) if x.ndim} == {jnp.dtype(jnp.float32)}
+    assert updates["w"].dtype == jnp.float32
+    opt.init({"w": 1.0})
