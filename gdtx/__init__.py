@@ -65,6 +65,9 @@ from ._groups import SetToZero as SetToZero
 from ._groups import ndim_mask as ndim_mask
 from ._groups import partition as partition
 from ._groups import set_to_zero as set_to_zero
+from ._layout import BufferLayout as BufferLayout
+from ._layout import Layout as Layout
+from ._layout import Packed as Packed
 from ._moments import bias_correction as bias_correction
 from ._moments import ewma as ewma
 from ._moments import ewma_step as ewma_step
@@ -73,6 +76,8 @@ from ._momentum import MState as MState
 from ._momentum import Trace as Trace
 from ._momentum import ema as ema
 from ._momentum import trace as trace
+from ._packing import Packing as Packing
+from ._packing import packing as packing
 from ._plateau import PlateauState as PlateauState
 from ._plateau import ReduceOnPlateau as ReduceOnPlateau
 from ._plateau import reduce_on_plateau as reduce_on_plateau
@@ -90,6 +95,7 @@ from ._rms import scale_by_rms as scale_by_rms
 from ._rms import scale_by_rss as scale_by_rss
 from ._scale import AddDecayedWeights as AddDecayedWeights
 from ._scale import Clip as Clip
+from ._scale import ClipByBlockRms as ClipByBlockRms
 from ._scale import ClipByGlobalNorm as ClipByGlobalNorm
 from ._scale import Scale as Scale
 from ._scale import ScaleByLearningRate as ScaleByLearningRate
@@ -97,6 +103,7 @@ from ._scale import ScaleBySchedule as ScaleBySchedule
 from ._scale import ScaleByTrustRatio as ScaleByTrustRatio
 from ._scale import add_decayed_weights as add_decayed_weights
 from ._scale import clip as clip
+from ._scale import clip_by_block_rms as clip_by_block_rms
 from ._scale import clip_by_global_norm as clip_by_global_norm
 from ._scale import scale as scale
 from ._scale import scale_by_learning_rate as scale_by_learning_rate

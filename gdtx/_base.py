@@ -160,14 +160,32 @@ class Transform(PytreeDataclass):
         count = jnp.maximum(jnp.asarray(state.count) - 1, 0)
         return found[0].rate_at(count)
 
-    def learning_rate_blocks(self) -> Iterator[Any]:
-        """Yields the ``scale_by_learning_rate`` blocks inside this transformation."""
+    def children(self) -> Iterator[Transform]:
+        """The transformations this one holds in its fields (a chain's blocks, a wrapper's
+        inner transformation)."""
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            children = value if isinstance(value, tuple) else (value,)
-            for child in children:
+            for child in value if isinstance(value, tuple) else (value,):
                 if isinstance(child, Transform):
-                    yield from child.learning_rate_blocks()
+                    yield child
+
+    def learning_rate_blocks(self) -> Iterator[Any]:
+        """Yields the ``scale_by_learning_rate`` blocks inside this transformation."""
+        for child in self.children():
+            yield from child.learning_rate_blocks()
+
+    def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
+        """One hashable key per leaf of ``params``: leaves this transformation treats
+        differently (masked or not, one parameter group or another) get different keys.
+
+        ``gdtx.packing(params, opt)`` never puts leaves with different keys in one
+        buffer. The default combines the keys of the transformations held inside;
+        blocks with masks or groups override it.
+        """
+        keys: list[tuple[Any, ...]] = [() for _ in jax.tree.leaves(params)]
+        for child in self.children():
+            keys = [a + b for a, b in zip(keys, child.packing_keys(params), strict=True)]
+        return keys
 
     def completed_step(self, state: State) -> jax.Array | None:
         """Whether the update that produced ``state`` completed an optimizer step.

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 
 from ._base import Params, State, Transform, Updates, call_step, static
+from ._layout import is_packed, leaf_view, merge_leaves, select_leaves
 
 
 class Chain(Transform):
@@ -79,13 +80,24 @@ class OptaxTransform(Transform):
     transform: Any = static()
 
     def init_state(self, params: Params) -> State:
+        _refuse_packed(params)
         return self.transform.init(params)
 
     def step(
         self, updates: Updates, state: State, params: Params | None, count: jax.Array
     ) -> tuple[Updates, State]:
         del count
+        _refuse_packed(updates)
         return self.transform.update(updates, state, params)
+
+
+def _refuse_packed(tree: Any) -> None:
+    if is_packed(tree):
+        raise TypeError(
+            "An Optax transformation cannot run on packed parameters: it would see each "
+            "buffer as one array, so its per-leaf operations (masks, trust ratios, per-leaf "
+            "clipping) would silently span many leaves. Use the gdtx block instead."
+        )
 
 
 def as_transform(tx: Any) -> Transform:
@@ -111,7 +123,12 @@ MaskLike = Callable[[Params], Any] | Any
 
 
 def mask_leaves(owner: str, mask: MaskLike, params: Params) -> tuple[bool, ...]:
-    """The mask as one bool per leaf of ``params``, after checking its structure."""
+    """The mask as one bool per leaf of ``params``, after checking its structure.
+
+    For packed parameters the mask sees the packing's view: the parameter tree
+    (or a group's list of leaves) with ``jax.ShapeDtypeStruct`` leaves.
+    """
+    params = leaf_view(params)
     tree = mask(params) if callable(mask) else mask
     if isinstance(tree, _FrozenMask):
         leaves, treedef = tree.leaves, tree.treedef
@@ -154,12 +171,9 @@ class Masked(Transform):
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask", freeze_mask(self.mask))
 
-    def _select(self, tree: Any, params_for_mask: Params) -> list[Any]:
-        flags = mask_leaves("masked", self.mask, params_for_mask)
-        return [x for x, keep in zip(jax.tree.leaves(tree), flags, strict=True) if keep]
-
     def init_state(self, params: Params) -> State:
-        return self.inner.init_state(self._select(params, params))
+        flags = mask_leaves("masked", self.mask, params)
+        return self.inner.init_state(select_leaves("masked", params, flags))
 
     def step(
         self,
@@ -170,17 +184,15 @@ class Masked(Transform):
         **extra_args: Any,
     ) -> tuple[Updates, State]:
         flags = mask_leaves("masked", self.mask, updates)
-        leaves, treedef = jax.tree.flatten(updates)
-        chosen = [x for x, keep in zip(leaves, flags, strict=True) if keep]
-        chosen_params = (
-            None
-            if params is None
-            else [x for x, keep in zip(jax.tree.leaves(params), flags, strict=True) if keep]
-        )
+        chosen = select_leaves("masked", updates, flags)
+        chosen_params = None if params is None else select_leaves("masked", params, flags)
         new_chosen, state = call_step(self.inner, chosen, state, chosen_params, count, extra_args)
-        it = iter(new_chosen)
-        merged = [next(it) if keep else x for x, keep in zip(leaves, flags, strict=True)]
-        return jax.tree.unflatten(treedef, merged), state
+        return merge_leaves(updates, flags, new_chosen), state
+
+    def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
+        flags = mask_leaves("masked", self.mask, params)
+        inner = iter(self.inner.packing_keys(select_leaves("masked", params, flags)))
+        return [("masked", True, *next(inner)) if f else ("masked", False) for f in flags]
 
     def completed_step(self, state: State) -> jax.Array | None:
         return self.inner.completed_step(state)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from ._base import EmptyState, Params, State, Transform, Updates, call_step, static
 from ._combine import as_transform
+from ._layout import leaf_view, merge_leaves, select_leaves
 
 
 def path_keys(path: tuple[Any, ...]) -> tuple[str, ...]:
@@ -171,13 +172,12 @@ class Partition(Transform):
     takes_extra_args: ClassVar[bool] = True
 
     def _groups(self, params: Params) -> tuple[str, ...]:
-        return leaf_labels(self.labels, params, self.names)
+        return leaf_labels(self.labels, leaf_view(params), self.names)
 
     def init_state(self, params: Params) -> dict[str, State]:
-        leaves = jax.tree.leaves(params)
         labels = self._groups(params)
         return {
-            name: tx.init_state([x for x, lab in zip(leaves, labels, strict=True) if lab == name])
+            name: tx.init_state(select_leaves("partition", params, labels, name))
             for name, tx in zip(self.names, self.transforms, strict=True)
         }
 
@@ -190,19 +190,26 @@ class Partition(Transform):
         **extra_args: Any,
     ) -> tuple[Updates, dict[str, State]]:
         labels = self._groups(updates)
-        leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = None if params is None else treedef.flatten_up_to(params)
-        merged: list[Any] = list(leaves)
+        merged = updates
         new_state = {}
         for name, tx in zip(self.names, self.transforms, strict=True):
-            idx = [i for i, lab in enumerate(labels) if lab == name]
-            sub_params = None if p_leaves is None else [p_leaves[i] for i in idx]
-            out, new_state[name] = call_step(
-                tx, [leaves[i] for i in idx], state[name], sub_params, count, extra_args
+            group = select_leaves("partition", updates, labels, name)
+            sub_params = (
+                None if params is None else select_leaves("partition", params, labels, name)
             )
-            for i, x in zip(idx, out, strict=True):
-                merged[i] = x
-        return jax.tree.unflatten(treedef, merged), new_state
+            out, new_state[name] = call_step(tx, group, state[name], sub_params, count, extra_args)
+            merged = merge_leaves(merged, labels, out, name)
+        return merged, new_state
+
+    def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
+        labels = self._groups(params)
+        keys: list[tuple[Any, ...]] = [("group", lab) for lab in labels]
+        for name, tx in zip(self.names, self.transforms, strict=True):
+            inner = iter(tx.packing_keys(select_leaves("partition", params, labels, name)))
+            keys = [
+                k + next(inner) if lab == name else k for k, lab in zip(keys, labels, strict=True)
+            ]
+        return keys
 
     def completed_step(self, state: dict[str, State]) -> jax.Array | None:
         # A group that accumulates gradients decides when an optimizer step is complete

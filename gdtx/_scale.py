@@ -10,8 +10,9 @@ import jax.numpy as jnp
 
 from ._base import EmptyState, Params, Transform, Updates, hyper, static
 from ._combine import freeze_mask, mask_leaves
+from ._layout import leaf_sizes, leaf_sums, merge_leaves, scale_leaves, select_leaves
 from ._schedules import Schedule, as_schedule
-from ._tree import elementwise, global_norm, safe_div, squared_norm
+from ._tree import abs_sq_leaf, elementwise, global_norm, safe_div
 from ._validate import check_params, check_range
 
 
@@ -155,13 +156,14 @@ class AddDecayedWeights(Transform):
         if self.mask is None:
             return elementwise(decay, updates, updates, params), state
         flags = mask_leaves("add_decayed_weights", self.mask, params)
-        leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = treedef.flatten_up_to(params)
-        out = [
-            elementwise(decay, g, g, p) if keep else g
-            for g, p, keep in zip(leaves, p_leaves, flags, strict=True)
-        ]
-        return jax.tree.unflatten(treedef, out), state
+        g = select_leaves("add_decayed_weights", updates, flags)
+        p = select_leaves("add_decayed_weights", params, flags)
+        return merge_leaves(updates, flags, elementwise(decay, g, g, p)), state
+
+    def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
+        if self.mask is None:
+            return super().packing_keys(params)
+        return [("decay", f) for f in mask_leaves("add_decayed_weights", self.mask, params)]
 
 
 class Clip(Transform):
@@ -276,17 +278,56 @@ class ScaleByTrustRatio(Transform):
     ) -> tuple[Updates, EmptyState]:
         params = check_params("scale_by_trust_ratio", params)
 
-        def ratio(g: jax.Array, p: jax.Array) -> jax.Array:
-            p_norm = jnp.sqrt(squared_norm(p))
-            g_norm = jnp.sqrt(squared_norm(g))
+        def ratio(p_sq: jax.Array, g_sq: jax.Array) -> jax.Array:
+            p_norm, g_norm = jnp.sqrt(p_sq), jnp.sqrt(g_sq)  # ‖θ‖, ‖g‖ of one array
             dt = p_norm.dtype
             floor = hyper(self.min_norm, dt)
             trust = hyper(self.trust_coefficient, dt) * p_norm / (g_norm + hyper(self.eps, dt))
             zero = (p_norm <= floor) | (g_norm <= floor)
-            r = jnp.where(zero, 1.0, trust)  # η‖θ‖/(‖g‖+ε), or 1
-            return (g * r.astype(g.dtype)).astype(g.dtype)
+            return jnp.where(zero, 1.0, trust)  # η‖θ‖/(‖g‖+ε), or 1
 
-        return jax.tree.map(ratio, updates, params), state
+        norms = jax.tree.map(ratio, leaf_sums(params, abs_sq_leaf), leaf_sums(updates, abs_sq_leaf))
+        return scale_leaves(updates, norms), state
+
+
+class ClipByBlockRms(Transform):
+    """Clips each parameter array's update to a root-mean-square of at most δ.
+
+    $$ \\text{out} = g \\cdot \\min\\!\\Bigl(1, \\frac{\\delta}{\\operatorname{rms}(g)}\\Bigr),
+       \\qquad \\operatorname{rms}(g) = \\sqrt{\\tfrac1n \\textstyle\\sum |g_i|^2} $$
+
+    per array (block) of n entries. Optax's ``clip_by_block_rms``.
+
+    Attributes:
+        threshold: δ > 0.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.clip_by_block_rms(1.0)
+        >>> g = {"a": jnp.array([4.0, 4.0]), "b": jnp.array([0.5])}
+        >>> out = tx.update(g, tx.init(g))[0]  # rms(a) = 4: scaled by 1/4; rms(b) = 0.5: kept
+        >>> out["a"], out["b"]
+        (Array([1., 1.], dtype=float32), Array([0.5], dtype=float32))
+    """
+
+    threshold: Any
+
+    def __post_init__(self) -> None:
+        check_range("clip_by_block_rms", "threshold", self.threshold, 0.0, low_open=True)
+
+    def init_state(self, params: Params) -> EmptyState:
+        return EmptyState()
+
+    def step(
+        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+    ) -> tuple[Updates, EmptyState]:
+        def factor(sq: jax.Array, n: Any) -> jax.Array:
+            rms = jnp.sqrt(sq / jnp.maximum(jnp.asarray(n, sq.dtype), 1))  # rms(g)
+            d = hyper(self.threshold, sq.dtype)
+            return jnp.where(rms > d, d / jnp.where(rms > 0, rms, 1), 1.0)  # min(1, δ/rms)
+
+        sums = leaf_sums(updates, abs_sq_leaf)
+        return scale_leaves(updates, jax.tree.map(factor, sums, leaf_sizes(updates))), state
 
 
 scale = Scale
@@ -295,4 +336,5 @@ scale_by_schedule = ScaleBySchedule
 add_decayed_weights = AddDecayedWeights
 clip = Clip
 clip_by_global_norm = ClipByGlobalNorm
+clip_by_block_rms = ClipByBlockRms
 scale_by_trust_ratio = ScaleByTrustRatio

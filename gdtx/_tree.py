@@ -55,11 +55,7 @@ def tree_map_n(
 
 def squared_norm(x: jax.Array) -> jax.Array:
     """Σ|x|² of one array, in at least float32 (|x|² for complex entries)."""
-    x = jnp.asarray(x)
-    x = x.astype(compute_dtype(x.dtype))
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        return jnp.sum(jnp.real(x) ** 2 + jnp.imag(x) ** 2)
-    return jnp.sum(jnp.square(x))
+    return jnp.sum(abs_sq_leaf(x))
 
 
 def global_norm(tree: Any) -> jax.Array:
@@ -90,17 +86,18 @@ def elementwise(fn: Callable[..., jax.Array], like: Any, *trees: Any) -> Any:
     return jax.tree.map(leaf, like, *trees)
 
 
+def abs_sq_leaf(g: Any) -> jax.Array:
+    """|g|² of one array, elementwise, real, in at least float32."""
+    g = jnp.asarray(g)
+    g = g.astype(compute_dtype(g.dtype))
+    if jnp.issubdtype(g.dtype, jnp.complexfloating):
+        return jnp.real(g) ** 2 + jnp.imag(g) ** 2
+    return g * g
+
+
 def abs_sq(tree: Any) -> Any:
     """|g|² leaf by leaf, real, in at least float32 (the second-moment input)."""
-
-    def leaf(g: jax.Array) -> jax.Array:
-        g = jnp.asarray(g)
-        g = g.astype(compute_dtype(g.dtype))
-        if jnp.issubdtype(g.dtype, jnp.complexfloating):
-            return jnp.real(g) ** 2 + jnp.imag(g) ** 2
-        return g * g
-
-    return jax.tree.map(leaf, tree)
+    return jax.tree.map(abs_sq_leaf, tree)
 
 
 def real_zeros_like_tree(tree: Any) -> Any:

@@ -1,0 +1,238 @@
+"""What benchmarks/run.py times: optimizer steps and training steps, per library.
+
+Each builder compiles its step and returns a ``Stepper``: a callable that runs one
+step on device-resident state and waits for it. Steppers of one case are timed
+together, interleaved, by run.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import gdtx
+
+ALGORITHMS = ("sgd_momentum", "rmsprop", "adam")
+# Arrays an algorithm's step must read and write per parameter: (reads, writes).
+TRAFFIC = {"sgd_momentum": (3, 2), "rmsprop": (3, 2), "adam": (4, 3)}
+LR = 1e-3
+
+
+class Stepper:
+    """One compiled step and its state; calling it runs a step and waits for it."""
+
+    def __init__(self, compile_s: float, run: Callable[[], None]) -> None:
+        self.compile_s = compile_s
+        self._run = run
+
+    def __call__(self) -> None:
+        self._run()
+
+
+def gdtx_optimizer(name: str) -> Any:
+    return {
+        "sgd_momentum": lambda: gdtx.sgd(LR, momentum=0.9),
+        "rmsprop": lambda: gdtx.rmsprop(LR, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+        "adam": lambda: gdtx.adam(LR),
+    }[name]()
+
+
+def optax_optimizer(name: str) -> Any:
+    return {
+        "sgd_momentum": lambda: optax.sgd(LR, momentum=0.9),
+        "rmsprop": lambda: optax.rmsprop(LR, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+        "adam": lambda: optax.adam(LR),
+    }[name]()
+
+
+def make_tree(leaves: int, size: int, seed: int) -> list[jax.Array]:
+    keys = jax.random.split(jax.random.key(seed), leaves)
+    return [jax.random.normal(k, (size,), jnp.float32) for k in keys]
+
+
+def jax_stepper(fn: Callable[..., Any], carry: tuple, fixed: tuple, donate: tuple) -> Stepper:
+    """Compiles ``fn(*carry, *fixed) -> carry`` with the carry donated."""
+    jitted = jax.jit(fn, donate_argnums=donate)
+    t0 = time.perf_counter()
+    compiled = jitted.lower(*carry, *fixed).compile()
+    compile_s = time.perf_counter() - t0
+    box = [carry]
+
+    def run() -> None:
+        box[0] = compiled(*box[0], *fixed)
+        jax.block_until_ready(box[0])
+
+    return Stepper(compile_s, run)
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizer steps
+
+
+def floor(algorithm: str, leaves: int, size: int) -> Stepper:
+    """The memory floor: one flat buffer per array the algorithm must move; the step
+    reads ``reads`` of them and writes ``writes`` (donated), with trivial arithmetic."""
+    reads, writes = TRAFFIC[algorithm]
+    n = leaves * size
+    state = tuple(jnp.full((n,), 0.5 + i, jnp.float32) for i in range(writes))
+    g = jnp.full((n,), 0.25, jnp.float32)
+
+    def kernel(*arrays: jax.Array) -> tuple[jax.Array, ...]:
+        *state, g = arrays
+        return tuple(s * 0.999 + g * 1e-3 for s in state)
+
+    assert reads == writes + 1
+    return jax_stepper(kernel, state, (g,), tuple(range(writes)))
+
+
+def optimizer_step(opt: Any, params: Any, grads: Any) -> Stepper:
+    """``params ← params + update(grads)``, params and state donated, grads reused."""
+    state = opt.init(params)
+
+    def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    return jax_stepper(step, (params, state), (grads,), (0, 1))
+
+
+def tree_optimizer(opt: Any, leaves: int, size: int) -> Stepper:
+    return optimizer_step(opt, make_tree(leaves, size, 0), make_tree(leaves, size, 1))
+
+
+def packed_optimizer(opt: Any, leaves: int, size: int) -> Stepper:
+    """The optimizer on packed parameters and packed gradients (as a packed training
+    step hands them over)."""
+    params = make_tree(leaves, size, 0)
+    pk = gdtx.packing(params, opt)
+    return optimizer_step(opt, pk.pack(params), pk.pack(make_tree(leaves, size, 1)))
+
+
+def torch_optimizer(algorithm: str, variant: str, leaves: int, size: int) -> Stepper | None:
+    import torch
+
+    params = [torch.nn.Parameter(torch.randn(size)) for _ in range(leaves)]
+    for p in params:
+        p.grad = torch.randn(size)
+    kwargs = {
+        "for-loop": {"foreach": False},
+        "foreach": {"foreach": True},
+        "fused": {"fused": True},
+    }
+    flags = kwargs[variant]
+    make = {
+        "sgd_momentum": lambda: torch.optim.SGD(params, lr=LR, momentum=0.9, **flags),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=LR, **flags),
+        "adam": lambda: torch.optim.Adam(params, lr=LR, **flags),
+    }[algorithm]
+    try:
+        opt = make()
+        opt.step()
+    except (TypeError, RuntimeError):
+        return None  # this torch build has no such variant (e.g. fused RMSprop on CPU)
+    return Stepper(0.0, opt.step)
+
+
+# ---------------------------------------------------------------------------------------
+# Training steps of many-leaf models
+
+
+def mlp(layers: int, width: int, batch: int) -> tuple[Any, Callable[[Any], jax.Array]]:
+    """A deep tanh MLP: ``layers`` × (w, b), so 2·layers parameter arrays."""
+    keys = jax.random.split(jax.random.key(0), layers)
+    params = [
+        {"w": jax.random.normal(k, (width, width)) / np.sqrt(width), "b": jnp.zeros(width)}
+        for k in keys
+    ]
+    x = jax.random.normal(jax.random.key(1), (batch, width))
+    y = jax.random.normal(jax.random.key(2), (batch, width))
+
+    def loss(params: Any) -> jax.Array:
+        h = x
+        for layer in params:
+            h = jnp.tanh(h @ layer["w"] + layer["b"][None, :])
+        return jnp.mean((h - y) ** 2)
+
+    return params, loss
+
+
+def transformer(blocks: int, dim: int, seq: int, batch: int) -> tuple[Any, Callable]:
+    """A pre-norm transformer encoder: 16 parameter arrays per block (two layer norms,
+    query/key/value/output projections and a two-layer MLP, each with a bias)."""
+    keys = iter(jax.random.split(jax.random.key(0), 6 * blocks + 2))
+
+    def dense(n_in: int, n_out: int) -> dict[str, jax.Array]:
+        return {
+            "kernel": jax.random.normal(next(keys), (n_in, n_out)) / np.sqrt(n_in),
+            "bias": jnp.zeros(n_out),
+        }
+
+    def norm() -> dict[str, jax.Array]:
+        return {"scale": jnp.ones(dim), "bias": jnp.zeros(dim)}
+
+    params = [
+        {
+            "ln1": norm(),
+            "q": dense(dim, dim),
+            "k": dense(dim, dim),
+            "v": dense(dim, dim),
+            "o": dense(dim, dim),
+            "ln2": norm(),
+            "up": dense(dim, 4 * dim),
+            "down": dense(4 * dim, dim),
+        }
+        for _ in range(blocks)
+    ]
+    x = jax.random.normal(next(keys), (batch, seq, dim))
+    y = jax.random.normal(next(keys), (batch, seq, dim))
+    heads = 4
+
+    def layer_norm(p: Any, h: jax.Array) -> jax.Array:
+        mu = h.mean(-1, keepdims=True)
+        var = ((h - mu) ** 2).mean(-1, keepdims=True)
+        return (h - mu) * jax.lax.rsqrt(var + 1e-5) * p["scale"] + p["bias"]
+
+    def apply(p: Any, h: jax.Array) -> jax.Array:
+        return h @ p["kernel"] + p["bias"]
+
+    def loss(params: Any) -> jax.Array:
+        h = x
+        for blk in params:
+            a = layer_norm(blk["ln1"], h)
+            q, k, v = (apply(blk[n], a).reshape(batch, seq, heads, -1) for n in "qkv")
+            w = jax.nn.softmax(jnp.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(dim // heads))
+            att = jnp.einsum("bhqk,bkhd->bqhd", w, v).reshape(batch, seq, dim)
+            h = h + apply(blk["o"], att)
+            h = h + apply(blk["down"], jax.nn.gelu(apply(blk["up"], layer_norm(blk["ln2"], h))))
+        return jnp.mean((h - y) ** 2)
+
+    return params, loss
+
+
+def training_step(opt: Any, params: Any, loss: Callable, packed: bool) -> Stepper:
+    """One step: gradient of the loss, then the optimizer, then the new parameters."""
+    params = jax.tree.map(jnp.copy, params)
+    if not packed:
+
+        def step(params: Any, state: Any) -> tuple[Any, Any]:
+            grads = jax.grad(loss)(params)
+            updates, state = opt.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        return jax_stepper(step, (params, opt.init(params)), (), (0, 1))
+
+    pk = gdtx.packing(params, opt)
+    flat = pk.pack(params)
+
+    def packed_step(flat: Any, state: Any, pk: Any) -> tuple[Any, Any]:
+        grads = jax.grad(lambda f: loss(pk.unpack(f)))(flat)
+        updates, state = opt.update(grads, state, flat)
+        return gdtx.apply_updates(flat, updates), state
+
+    return jax_stepper(packed_step, (flat, opt.init(flat)), (pk,), (0, 1))

@@ -1,0 +1,253 @@
+"""Packed layouts: which leaves each buffer holds, and per-leaf operations on buffers.
+
+A :class:`Packed` value holds the arrays of a tree in a few flat buffers. Leaves
+inside a buffer are stored back to back, those of equal size next to each other,
+so a per-leaf reduction (a layer's norm in LARS, per-leaf RMS clipping) is a
+reshape to ``(count, size)`` and a sum over one axis per run of equal sizes:
+exact, and without a kernel per leaf. Masks and parameter groups select whole
+buffers: :func:`gdtx.packing` keeps leaves that an optimizer treats differently in
+different buffers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._base import PytreeDataclass, static
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferLayout:
+    """Where the leaves of one packed buffer live.
+
+    Attributes:
+        dtype: the buffer's dtype (every leaf in it has this dtype).
+        leaves: indices of the leaves it holds, into the tree's leaves, in
+            storage order.
+        shapes: each leaf's shape, in storage order.
+        offsets: each leaf's first element in the buffer, in storage order.
+        whole: the buffer is a single leaf kept in its own shape (a leaf
+            partitioned across devices, which concatenation would move).
+    """
+
+    dtype: Any
+    leaves: tuple[int, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    offsets: tuple[int, ...]
+    whole: bool = False
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Each leaf's number of elements, in storage order."""
+        return tuple(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The buffer's shape: the leaf's own if ``whole``, else ``(total size,)``."""
+        return self.shapes[0] if self.whole else (sum(self.sizes),)
+
+    @functools.cached_property
+    def runs(self) -> tuple[tuple[int, int, int], ...]:
+        """Runs of consecutive equal-size leaves: (first position, count, size)."""
+        runs: list[tuple[int, int, int]] = []
+        for pos, size in enumerate(self.sizes):
+            if runs and runs[-1][2] == size:
+                first, count, _ = runs[-1]
+                runs[-1] = (first, count + 1, size)
+            else:
+                runs.append((pos, 1, size))
+        return tuple(runs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Static description of a packed tree: its structure and its buffers.
+
+    A layout may cover a subset of the tree's leaves: the part of the
+    parameters a ``masked`` or ``partition`` group sees.
+
+    Attributes:
+        treedef: the tree structure of the parameters (``None`` leaves included).
+        paths: the key path of every leaf of the tree, for error messages.
+        buffers: the buffers, in order.
+    """
+
+    treedef: Any
+    paths: tuple[str, ...]
+    buffers: tuple[BufferLayout, ...]
+
+    @functools.cached_property
+    def leaf_indices(self) -> tuple[int, ...]:
+        """The tree leaves this layout holds, in tree order."""
+        return tuple(sorted(i for b in self.buffers for i in b.leaves))
+
+    @property
+    def complete(self) -> bool:
+        """Whether the layout holds every leaf of the tree."""
+        return len(self.leaf_indices) == self.treedef.num_leaves
+
+    def view(self) -> Any:
+        """The leaves as ``jax.ShapeDtypeStruct``: the tree if complete, else a list.
+
+        This is what a per-leaf optimizer would see: the whole parameter tree, or
+        the list of selected leaves that ``masked`` and ``partition`` hand on.
+        Masks and labels are evaluated on it.
+        """
+        structs = {
+            i: jax.ShapeDtypeStruct(shape, b.dtype)
+            for b in self.buffers
+            for i, shape in zip(b.leaves, b.shapes, strict=True)
+        }
+        return self.arrange(structs)
+
+    def arrange(self, by_index: dict[int, Any]) -> Any:
+        """Leaves given by tree index, arranged as :meth:`view` arranges them."""
+        leaves = [by_index[i] for i in self.leaf_indices]
+        return jax.tree.unflatten(self.treedef, leaves) if self.complete else leaves
+
+    def subset(self, which: Sequence[int]) -> Layout:
+        """The layout of some of the buffers (by position)."""
+        return dataclasses.replace(self, buffers=tuple(self.buffers[k] for k in which))
+
+    def describe(self) -> str:
+        """One line per buffer: dtype, shape and the number of leaves."""
+        lines = []
+        for k, b in enumerate(self.buffers):
+            kind = "one leaf, kept whole" if b.whole else f"{len(b.leaves)} leaves"
+            lines.append(f"  buffer {k}: {np.dtype(b.dtype).name}{list(b.shape)}, {kind}")
+        return "\n".join(lines)
+
+
+class Packed(PytreeDataclass):
+    """Arrays of a tree held in a few buffers; a pytree whose leaves are the buffers.
+
+    Optimizers, ``apply_updates`` and any elementwise code treat it like any
+    other pytree. Blocks that need leaf boundaries (masks, parameter groups,
+    per-leaf norms) read them from the static :class:`Layout`.
+
+    Attributes:
+        buffers: one array per buffer of the layout.
+        layout: static: which leaves each buffer holds, and where.
+    """
+
+    buffers: tuple[Any, ...]
+    layout: Layout = static()
+
+    def __repr__(self) -> str:
+        return f"Packed({len(self.layout.leaf_indices)} leaves)\n{self.layout.describe()}"
+
+
+def is_packed(x: Any) -> bool:
+    """Whether ``x`` is a :class:`Packed` value."""
+    return isinstance(x, Packed)
+
+
+# ---------------------------------------------------------------------------------------
+# Per-leaf operations that work on trees and on packed buffers alike
+
+
+def leaf_view(tree: Any) -> Any:
+    """What masks and labels are evaluated on: the tree, or a packed value's view."""
+    return tree.layout.view() if isinstance(tree, Packed) else tree
+
+
+def _uniform_buffers(owner: str, layout: Layout, flags: Sequence[Any]) -> list[Any]:
+    """One flag per buffer, given one per leaf of the layout's view (in tree order)."""
+    by_index = dict(zip(layout.leaf_indices, flags, strict=True))
+    out = []
+    for k, b in enumerate(layout.buffers):
+        values = {by_index[i] for i in b.leaves}
+        if len(values) > 1:
+            groups = {v: [layout.paths[i] for i in b.leaves if by_index[i] == v] for v in values}
+            detail = "; ".join(f"{v!r}: {', '.join(p[:4])}" for v, p in groups.items())
+            raise ValueError(
+                f"{owner}: packed buffer {k} holds leaves that this transformation treats "
+                f"differently ({detail}). Make the packing with gdtx.packing(params, opt) "
+                "so that each buffer holds one group."
+            )
+        out.append(values.pop() if values else None)
+    return out
+
+
+def select_leaves(owner: str, tree: Any, flags: Sequence[Any], value: Any = True) -> Any:
+    """The leaves whose flag equals ``value``: a list, or a :class:`Packed` of their buffers."""
+    if isinstance(tree, Packed):
+        per_buffer = _uniform_buffers(owner, tree.layout, flags)
+        keep = [k for k, f in enumerate(per_buffer) if f == value]
+        return Packed(tuple(tree.buffers[k] for k in keep), tree.layout.subset(keep))
+    return [x for x, f in zip(jax.tree.leaves(tree), flags, strict=True) if f == value]
+
+
+def merge_leaves(tree: Any, flags: Sequence[Any], new: Any, value: Any = True) -> Any:
+    """``tree`` with the leaves selected by ``select_leaves(..., value)`` replaced by ``new``."""
+    if isinstance(tree, Packed):
+        per_buffer = _uniform_buffers("merge", tree.layout, flags)
+        it = iter(new.buffers)
+        merged = [
+            next(it) if f == value else x for x, f in zip(tree.buffers, per_buffer, strict=True)
+        ]
+        return Packed(tuple(merged), tree.layout)
+    leaves, treedef = jax.tree.flatten(tree)
+    it = iter(new)
+    merged = [next(it) if f == value else x for x, f in zip(leaves, flags, strict=True)]
+    return jax.tree.unflatten(treedef, merged)
+
+
+def _run_blocks(b: BufferLayout, x: jax.Array) -> list[tuple[int, int, jax.Array]]:
+    """Each run of equal-size leaves of a flat buffer as a ``(count, size)`` array."""
+    out = []
+    for pos, count, size in b.runs:
+        start = b.offsets[pos]
+        block = jax.lax.slice_in_dim(x, start, start + count * size).reshape(count, size)
+        out.append((pos, count, block))
+    return out
+
+
+def leaf_sums(tree: Any, fn: Callable[[jax.Array], jax.Array]) -> Any:
+    """Σ fn(x) over each leaf: a tree of scalars, or for packed values one vector per
+    buffer (a sum per leaf, in storage order, computed per run of equal sizes)."""
+    if not isinstance(tree, Packed):
+        return jax.tree.map(lambda x: jnp.sum(fn(x)), tree)
+    out = []
+    for b, x in zip(tree.layout.buffers, tree.buffers, strict=True):
+        if b.whole:
+            out.append(jnp.sum(fn(x))[None])
+            continue
+        parts = [jnp.sum(fn(block), axis=1) for _, _, block in _run_blocks(b, x)]
+        out.append(jnp.concatenate(parts) if parts else jnp.zeros((0,), fn(x).dtype))
+    return tuple(out)
+
+
+def leaf_sizes(tree: Any) -> Any:
+    """The number of elements of each leaf, shaped like :func:`leaf_sums`'s result."""
+    if not isinstance(tree, Packed):
+        return jax.tree.map(lambda x: np.float32(np.size(x)), tree)
+    return tuple(np.asarray(b.sizes, np.float32) for b in tree.layout.buffers)
+
+
+def scale_leaves(tree: Any, factors: Any) -> Any:
+    """Multiplies each leaf by its factor (from a :func:`leaf_sums`-shaped result)."""
+
+    def scale(x: jax.Array, f: jax.Array) -> jax.Array:
+        return (x * f.astype(x.dtype)).astype(x.dtype)
+
+    if not isinstance(tree, Packed):
+        return jax.tree.map(scale, tree, factors)
+    out = []
+    for b, x, f in zip(tree.layout.buffers, tree.buffers, factors, strict=True):
+        if b.whole:
+            out.append(scale(x, f[0]))
+            continue
+        pieces = [
+            scale(block, f[pos : pos + count, None]).reshape(-1)
+            for pos, count, block in _run_blocks(b, x)
+        ]
+        out.append(jnp.concatenate(pieces) if len(pieces) != 1 else pieces[0])
+    return Packed(tuple(out), tree.layout)
