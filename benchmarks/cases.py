@@ -216,8 +216,20 @@ def transformer(blocks: int, dim: int, seq: int, batch: int) -> tuple[Any, Calla
 
 
 def training_step(opt: Any, params: Any, loss: Callable, packed: bool) -> Stepper:
-    """One step: gradient of the loss, then the optimizer, then the new parameters."""
+    """One step: gradient of the loss, then the optimizer, then the new parameters.
+
+    ``opt=None`` (packed only) is the training step's floor: the gradient and a plain
+    ``θ ← θ − αg`` on the packed buffers, with no optimizer state.
+    """
     params = jax.tree.map(jnp.copy, params)
+    if opt is None:
+        pk = gdtx.packing(params)
+
+        def sgd_step(flat: Any, pk: Any) -> tuple[Any]:
+            grads = jax.grad(lambda f: loss(pk.unpack(f)))(flat)
+            return (jax.tree.map(lambda p, g: p - LR * g, flat, grads),)
+
+        return jax_stepper(sgd_step, (pk.pack(params),), (pk,), (0,))
     if not packed:
 
         def step(params: Any, state: Any) -> tuple[Any, Any]:

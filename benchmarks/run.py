@@ -83,6 +83,7 @@ def optimizer_variants(algorithm: str, leaves: int, size: int, torch_variants: l
 def training_variants(model: str):
     params, loss = MODELS[model]()
     return [
+        ("floor", "grad+sgd", lambda: cases.training_step(None, params, loss, True)),
         ("gdtx", "packed", lambda: cases.training_step(gdtx.adam(cases.LR), params, loss, True)),
         ("gdtx", "per-leaf", lambda: cases.training_step(gdtx.adam(cases.LR), params, loss, False)),
         (
@@ -93,23 +94,28 @@ def training_variants(model: str):
     ], params
 
 
-def time_interleaved(steppers: list[Any], steps: int, rounds: int) -> list[float]:
-    """Median step time of each stepper over ``rounds`` interleaved rounds of
-    ``steps // rounds`` timed steps (after one untimed step per round, which pays for
-    the cache another stepper may have taken)."""
-    per_round = max(1, -(-steps // rounds))
-    times: list[list[float]] = [[] for _ in steppers]
+def time_interleaved(steppers: list[Any], steps: int, rounds: int) -> list[list[float]]:
+    """Each stepper's median step time in each of ``rounds`` interleaved rounds.
+
+    A round runs every stepper in turn: one untimed step (it pays for the cache the
+    previous stepper took), then ``steps // rounds`` timed steps. Comparing steppers
+    round by round cancels the slow drifts of a shared machine's speed.
+    """
+    per_round = max(3, -(-steps // rounds))
     for s in steppers:  # warm-up
         for _ in range(3):
             s()
+    out: list[list[float]] = [[] for _ in steppers]
     for _ in range(rounds):
         for i, s in enumerate(steppers):
             s()
+            times = []
             for _ in range(per_round):
                 t = time.perf_counter()
                 s()
-                times[i].append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
+                times.append(time.perf_counter() - t)
+            out[i].append(statistics.median(times))
+    return out
 
 
 def progress(done: int, total: int, label: str) -> None:
@@ -166,11 +172,12 @@ def main(argv: list[str] | None = None) -> None:
             if stepper is not None:
                 built.append((library, variant, stepper))
         progress(done, total, f"time {name}")
-        medians = time_interleaved([s for _, _, s in built], steps, rounds)
-        for (library, variant, stepper), step_s in zip(built, medians, strict=True):
+        per_round = time_interleaved([s for _, _, s in built], steps, rounds)
+        for (library, variant, stepper), times in zip(built, per_round, strict=True):
             records.append(
                 {"library": library, "variant": variant, **case}
-                | {"compile_s": stepper.compile_s, "step_s": step_s}
+                | {"compile_s": stepper.compile_s, "step_s": statistics.median(times)}
+                | {"round_step_s": times}
             )
         del built
     progress(total, total, "done")
@@ -192,6 +199,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nwrote {args.out / 'results.json'} and {args.out / 'results.png'}")
 
 
+def paired_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Median over rounds of a's step time over b's in the same round."""
+    ratios = [x / y for x, y in zip(a["round_step_s"], b["round_step_s"], strict=True)]
+    return statistics.median(ratios)
+
+
 def summarize(records: list[dict[str, Any]]) -> None:
     """Adds ratios to the floor and to the fastest peer, and bandwidths."""
     device = jax.devices()[0]
@@ -203,10 +216,11 @@ def summarize(records: list[dict[str, Any]]) -> None:
             if (q["case"], q["model"], q["algorithm"], q["leaves"], q["size"])
             == (r["case"], r["model"], r["algorithm"], r["leaves"], r["size"])
         ]
-        floor = [q["step_s"] for q in same if q["library"] == "floor"]
-        peers = [q["step_s"] for q in same if q["library"] not in ("floor", "gdtx")]
-        r["vs_floor"] = r["step_s"] / floor[0] if floor else None
-        r["vs_best_peer"] = r["step_s"] / min(peers) if peers else None
+        floor = [q for q in same if q["library"] == "floor"]
+        peers = [q for q in same if q["library"] not in ("floor", "gdtx")]
+        best = min(peers, key=lambda q: q["step_s"]) if peers else None
+        r["vs_floor"] = paired_ratio(r, floor[0]) if floor else None
+        r["vs_best_peer"] = paired_ratio(r, best) if best else None
         if r["case"] == "optimizer-step":
             reads, writes = cases.TRAFFIC[r["algorithm"]]
             moved = (reads + writes) * 4 * r["leaves"] * r["size"]

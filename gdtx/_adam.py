@@ -81,11 +81,12 @@ class ScaleByAdam(Transform):
     ) -> tuple[Updates, AdamState]:
         m = ewma_step(state.m, updates, self.b1)  # m ← β₁·m + (1−β₁)·g
         v = ewma_step(state.v, abs_sq(updates), self.b2)  # v ← β₂·v + (1−β₂)·|g|²
-        c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
+        # 1/(1−β₁ᵗ) and 1/(1−β₂ᵗ) once per step: the elementwise work is then one division.
+        r1, r2 = 1 / bias_correction(self.b1, count), 1 / bias_correction(self.b2, count)
 
         def out(m: jax.Array, v: jax.Array) -> jax.Array:
-            m_hat = m / c1.astype(m.dtype)  # m̂ = m / (1−β₁ᵗ)
-            v_hat = v / c2.astype(v.dtype)  # v̂ = v / (1−β₂ᵗ)
+            m_hat = m * r1.astype(m.dtype)  # m̂ = m / (1−β₁ᵗ)
+            v_hat = v * r2.astype(v.dtype)  # v̂ = v / (1−β₂ᵗ)
             denom = jnp.sqrt(v_hat + hyper(self.eps_root, v.dtype)) + hyper(self.eps, v.dtype)
             return safe_div(m_hat, denom)  # m̂ / (√(v̂ + ε_root) + ε)
 

@@ -410,7 +410,7 @@ def lars(
         >>> opt = gdtx.lars(1.0, trust_coefficient=0.1)
         >>> params = jnp.array([3.0, 4.0])
         >>> opt.update(jnp.array([0.0, 1.0]), opt.init(params), params)[0]
-        Array([-0. , -0.5], dtype=float32)
+        Array([ 0. , -0.5], dtype=float32)
     """
 
     def maybe_masked(tx: Transform, mask: Any) -> Transform:

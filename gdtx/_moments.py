@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import compute_dtype, hyper
+from ._tree import map_leaves
 from ._validate import check_range
 
 
@@ -38,7 +39,7 @@ def ewma_step(moment: Any, x: Any, beta: Any) -> Any:
         new = b * m.astype(ct) + (1 - b) * v.astype(ct)  # m ← β·m + (1−β)·x
         return new.astype(m.dtype)
 
-    return jax.tree.map(leaf, moment, x)
+    return map_leaves(leaf, moment, x)
 
 
 def bias_correction(beta: Any, count: jax.Array) -> jax.Array:
@@ -70,7 +71,7 @@ def debiased(moment: Any, beta: Any, count: jax.Array) -> Any:
         ct = compute_dtype(m.dtype)
         return (m.astype(ct) / corr.astype(ct)).astype(m.dtype)  # m̂ = m / (1−βᵗ)
 
-    return jax.tree.map(leaf, moment)
+    return map_leaves(leaf, moment)
 
 
 def ewma(

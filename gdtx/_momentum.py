@@ -108,14 +108,14 @@ class Trace(Transform):
     def step(
         self, updates: Updates, state: MState, params: Params | None, count: jax.Array
     ) -> tuple[Updates, MState]:
-        first = count == 0
+        # The first step has no dampening: with m₀ = 0, m₁ = β·0 + (1 − 0)·g = g.
+        tau = jnp.where(count == 0, 0.0, jnp.asarray(self.dampening, jnp.result_type(float)))
 
         def leaf(g: jax.Array, m: jax.Array) -> tuple[jax.Array, jax.Array]:
             ct = compute_dtype(m.dtype)
             b = hyper(self.decay, ct)
-            tau = hyper(self.dampening, ct)
             gc = g.astype(ct)
-            m_new = jnp.where(first, gc, b * m.astype(ct) + (1 - tau) * gc)  # m ← β·m + (1−τ)·g
+            m_new = b * m.astype(ct) + (1 - tau.astype(ct)) * gc  # m ← β·m + (1−τ)·g
             out = gc + b * m_new if self.nesterov else m_new  # Nesterov: g + β·m
             return out.astype(g.dtype), m_new.astype(m.dtype)
 

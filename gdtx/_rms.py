@@ -84,8 +84,11 @@ class ScaleByRms(Transform):
         check_range("scale_by_rms", "initial_scale", self.initial_scale, 0.0)
 
     def init_state(self, params: Params) -> RmsState:
+        # zeros (laid out like the parameters) plus the initial value, not jnp.full_like:
+        # a constant would lose the parameters' sharding under jit.
         v = jax.tree.map(
-            lambda z: jnp.full_like(z, self.initial_scale), v_zeros_like_tree(params, self.v_dtype)
+            lambda z: z + hyper(self.initial_scale, z.dtype),
+            v_zeros_like_tree(params, self.v_dtype),
         )
         m = zeros_like_tree(params, self.m_dtype) if self.centered else None
         return RmsState(m=m, v=v)
@@ -157,7 +160,7 @@ class ScaleByRss(Transform):
     def init_state(self, params: Params) -> VState:
         return VState(
             v=jax.tree.map(
-                lambda z: jnp.full_like(z, self.initial_accumulator_value),
+                lambda z: z + hyper(self.initial_accumulator_value, z.dtype),
                 v_zeros_like_tree(params, self.v_dtype),
             )
         )

@@ -7,8 +7,23 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from ._base import compute_dtype
+
+
+def map_leaves(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """``jax.tree.map(fn, tree, *rest)``, tracing ``fn`` once per leaf signature.
+
+    Under ``jit`` (or any transformation) ``fn`` is wrapped in ``jax.jit``, so a tree
+    of many equally shaped leaves traces the arithmetic once and calls it per leaf:
+    tracing and lowering a step over a thousand leaves then costs a fraction of
+    retracing every operation per leaf. Eagerly the plain map runs, with nothing to
+    compile per call.
+    """
+    if any(isinstance(x, Tracer) for x in jax.tree.leaves((tree, *rest))):
+        fn = jax.jit(fn)
+    return jax.tree.map(fn, tree, *rest)
 
 
 def zeros(like: Any, dtype: Any) -> jax.Array:
@@ -49,7 +64,7 @@ def tree_map_n(
     """Maps ``fn`` returning an ``n``-tuple per leaf; returns ``n`` trees shaped like ``tree``."""
     leaves, treedef = jax.tree.flatten(tree)
     others = [treedef.flatten_up_to(r) for r in rest]
-    outs = [fn(*xs) for xs in zip(leaves, *others, strict=True)]
+    outs = map_leaves(fn, list(leaves), *[list(o) for o in others])
     return tuple(jax.tree.unflatten(treedef, [o[i] for o in outs]) for i in range(n))
 
 
@@ -83,7 +98,7 @@ def elementwise(fn: Callable[..., jax.Array], like: Any, *trees: Any) -> Any:
         cast = [jnp.asarray(x).astype(compute_dtype(jnp.asarray(x).dtype)) for x in xs]
         return fn(*cast).astype(jnp.asarray(ref).dtype)
 
-    return jax.tree.map(leaf, like, *trees)
+    return map_leaves(leaf, like, *trees)
 
 
 def abs_sq_leaf(g: Any) -> jax.Array:
@@ -97,7 +112,7 @@ def abs_sq_leaf(g: Any) -> jax.Array:
 
 def abs_sq(tree: Any) -> Any:
     """|g|² leaf by leaf, real, in at least float32 (the second-moment input)."""
-    return jax.tree.map(abs_sq_leaf, tree)
+    return map_leaves(abs_sq_leaf, tree)
 
 
 def real_zeros_like_tree(tree: Any) -> Any:
@@ -127,5 +142,9 @@ def safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
     A zero denominator only arises where every gradient so far was zero (and ε = 0),
     where the step is 0 in the limit.
     """
+    # lax.select rather than jnp.where: no broadcasting or casting to trace, which keeps
+    # the per-leaf program small (compile time grows with it on trees of many leaves).
     positive = den > 0
-    return jnp.where(positive, num / jnp.where(positive, den, 1).astype(num.dtype), 0)
+    quotient = num / jax.lax.select(positive, den, jnp.ones_like(den)).astype(num.dtype)
+    positive = jnp.broadcast_to(positive, quotient.shape)
+    return jax.lax.select(positive, quotient, jnp.zeros_like(quotient))

@@ -20,6 +20,7 @@ from typing import Any
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
 import jax
+import jax.numpy as jnp
 import optax
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -170,7 +171,56 @@ def main(kind: str) -> None:
             "state": check(new_state),
             **collectives(compiled.as_text()),
         }
+    out["packed"] = packed(mesh)
     print(json.dumps(out))
+
+
+def packed(mesh: Any) -> dict[str, Any]:
+    """Packing sharded parameters: leaves partitioned across devices stay whole (their own
+    buffer, shape and sharding); replicated leaves are concatenated into one replicated
+    buffer. The state follows, and a training step gathers nothing."""
+    specs = {"w": P("data", "model"), "b": P("model"), "r1": P(), "r2": P()}
+    shapes = {"w": (8, 16), "b": (16,), "r1": (3,), "r2": (2, 3)}
+    key = jax.random.key(1)
+    params = {
+        k: jax.device_put(jax.random.normal(key, shapes[k]), NamedSharding(mesh, specs[k]))
+        for k in shapes
+    }
+    opt = gdtx.adam(1e-3)
+    pk = gdtx.packing(params, opt)
+    flat = pk.pack(params)
+    buffers = [
+        {"whole": b.whole, "shape": list(b.shape), "sharding": canonical(x.sharding)}
+        for b, x in zip(pk.layout.buffers, flat.buffers, strict=True)
+    ]
+    state = jax.jit(opt.init)(flat)
+    moments = [
+        canonical(x.sharding) for x in (*state.inner[0].m.buffers, *state.inner[0].v.buffers)
+    ]
+
+    def train_step(pk: Any, flat: Any, state: Any) -> Any:
+        loss = lambda f: sum(jnp.sum(jnp.sin(x)) for x in jax.tree.leaves(pk.unpack(f)))  # noqa: E731
+        grads = jax.grad(loss)(flat)
+        updates, state = opt.update(grads, state, flat)
+        return gdtx.apply_updates(flat, updates), state
+
+    compiled = jax.jit(train_step).lower(pk, flat, state).compile()
+    new_flat, new_state = compiled(pk, flat, state)
+    new_flat, new_state = compiled(pk, new_flat, new_state)
+    return {
+        "buffers": buffers,
+        "moments": moments,
+        "after_step": [canonical(x.sharding) for x in new_flat.buffers],
+        "values_match": bool(
+            all(
+                jnp.allclose(a, b)
+                for a, b in zip(
+                    jax.tree.leaves(pk.unpack(flat)), jax.tree.leaves(params), strict=True
+                )
+            )
+        ),
+        **collectives(compiled.as_text()),
+    }
 
 
 if __name__ == "__main__":

@@ -30,10 +30,6 @@ OPTIMIZERS = [
     "groups+accumulate",
     "accumulate(partition)",
 ]
-# ScaleByRss and ScaleByRms (gdtx/_rms.py) build v as jnp.full_like(zeros, initial value):
-# a constant with no data dependence on the parameter, so under jit on Auto mesh axes XLA
-# replicates it. Building it as zeros + initial value keeps the sharding (checked by hand).
-RMS_FULL_LIKE = {"adagrad", "rmsprop"}
 
 
 @pytest.fixture(scope="module", params=["Auto", "Explicit"])
@@ -63,9 +59,6 @@ def test_state_follows_the_parameter_shardings_eager_jit_and_abstract(measured, 
     if measured["kind"] == "Explicit":
         expected.add("abstract_eval_shape")
     assert set(results) == expected
-    if measured["kind"] == "Auto" and name in RMS_FULL_LIKE and results["jit"]["bad"]:
-        assert results["eager"]["bad"] == []
-        pytest.xfail("gdtx/_rms.py: v = jnp.full_like(...) is replicated under jit (Auto axes)")
     for how, result in results.items():
         assert result["checked"] > 0, how
         assert result["bad"] == [], how
@@ -101,3 +94,23 @@ def test_optax_jitted_init_loses_the_shardings_on_auto_axes(measured):
         assert measured["optax_jit"] == ["P()"]
     else:
         assert measured["optax_jit_no_context"].startswith("error: ValueError")
+
+
+def test_packing_keeps_partitioned_leaves_whole_and_packs_replicated_ones(measured):
+    packed = measured["packed"]
+    assert packed["values_match"]
+    by_sharding = {b["sharding"]: b for b in packed["buffers"]}
+    assert by_sharding["P('data', 'model')"] == {
+        "whole": True,
+        "shape": [8, 16],
+        "sharding": "P('data', 'model')",
+    }
+    assert by_sharding["P('model',)"]["whole"] and by_sharding["P('model',)"]["shape"] == [16]
+    assert by_sharding["P()"] == {"whole": False, "shape": [9], "sharding": "P()"}
+    assert len(packed["buffers"]) == 3
+    # m and v follow their buffers; the step keeps every sharding and gathers nothing
+    want = [b["sharding"] for b in packed["buffers"]]
+    assert packed["moments"] == want + want
+    assert packed["after_step"] == want
+    assert packed["all_gather"] == packed["all_to_all"] == 0
+    assert packed["collective_permute"] == packed["reduce_scatter"] == 0
