@@ -18,15 +18,16 @@ per-leaf, gdtx packed and Optax.
 The variants of one case are compiled, then timed together in interleaved rounds, so
 that drifts of the machine's speed hit all of them alike; a step time is the median
 over rounds. ``--quick`` runs smaller trees, one model and fewer steps (about two
-minutes on 2 CPU cores). ``--out DIR`` writes ``DIR/results.json`` and
-``DIR/results.png``. On a GPU the same script also reports achieved memory bandwidth
-as a fraction of the device's peak.
+minutes on 2 CPU cores); ``--smoke`` runs tiny cases, to check that everything runs.
+``--out DIR`` writes ``DIR/results.json`` and ``DIR/results.png``. On a GPU the same
+script also reports achieved memory bandwidth as a fraction of the device's peak.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -49,6 +50,8 @@ MODELS = {
     "transformer": lambda: cases.transformer(blocks=32, dim=32, seq=8, batch=4),
 }
 QUICK_MODELS = ("mlp",)
+SMOKE_TREES = [(16, 256)]  # --smoke: checks that everything runs (tests do)
+MODELS["tiny-mlp"] = lambda: cases.mlp(layers=4, width=8, batch=4)
 # Nominal peak memory bandwidth in GB/s, by device kind.
 PEAK_GBS = {"h100 pcie": 2000.0, "h100": 3350.0, "h200": 4800.0, "a100": 2039.0}
 
@@ -130,11 +133,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller cases, fewer steps")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and .png")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per variant (≥ 20)")
+    parser.add_argument("--smoke", action="store_true", help="tiny cases: check that it runs")
     args = parser.parse_args(argv)
-    steps = max(args.steps or (20 if args.quick else 40), 20)
-    rounds = 4 if args.quick else 8
-    trees = QUICK_TREES if args.quick else TREES
-    models = QUICK_MODELS if args.quick else tuple(MODELS)
+    steps = max(args.steps or (20 if args.quick or args.smoke else 40), 20)
+    rounds = 4 if args.quick or args.smoke else 8
+    trees = SMOKE_TREES if args.smoke else QUICK_TREES if args.quick else TREES
+    models = ("tiny-mlp",) if args.smoke else QUICK_MODELS if args.quick else ("mlp", "transformer")
     try:
         import torch
 
@@ -186,9 +190,8 @@ def main(argv: list[str] | None = None) -> None:
 
     device = jax.devices()[0]
     machine = (
-        f"{platform.machine()} {platform.processor() or ''}".strip()
-        + f", {jax.device_count()}× {device.device_kind}, jax {jax.__version__},"
-        f" optax {optax.__version__}, torch {torch_version}"
+        f"{cpu_name()}, {os.cpu_count()} cores, {jax.device_count()}× {device.device_kind},"
+        f" jax {jax.__version__}, optax {optax.__version__}, torch {torch_version}"
     )
     print_table(records, machine)
     if args.out:
@@ -203,6 +206,17 @@ def paired_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Median over rounds of a's step time over b's in the same round."""
     ratios = [x / y for x, y in zip(a["round_step_s"], b["round_step_s"], strict=True)]
     return statistics.median(ratios)
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def summarize(records: list[dict[str, Any]]) -> None:

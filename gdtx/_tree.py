@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import Any
 
@@ -15,15 +16,28 @@ from ._base import compute_dtype
 def map_leaves(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     """``jax.tree.map(fn, tree, *rest)``, tracing ``fn`` once per leaf signature.
 
-    Under ``jit`` (or any transformation) ``fn`` is wrapped in ``jax.jit``, so a tree
-    of many equally shaped leaves traces the arithmetic once and calls it per leaf:
-    tracing and lowering a step over a thousand leaves then costs a fraction of
-    retracing every operation per leaf. Eagerly the plain map runs, with nothing to
-    compile per call.
+    While a program is being staged (under ``jit``, or inside ``lax.scan``), ``fn`` is
+    wrapped in ``jax.jit``, so a tree of many equally shaped leaves traces the
+    arithmetic once and calls it per leaf: tracing and lowering a step over a thousand
+    leaves then costs a fraction of retracing every operation per leaf. Otherwise
+    (eagerly, or under an eager ``vmap`` or ``grad``) the plain map runs: there a fresh
+    ``jit`` would compile on every call.
     """
-    if any(isinstance(x, Tracer) for x in jax.tree.leaves((tree, *rest))):
-        fn = jax.jit(fn)
+    leaves = jax.tree.leaves(tree)
+    if len(leaves) >= _REPEATS and any(_staged(x) for x in jax.tree.leaves((tree, *rest))):
+        counts = collections.Counter((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+        if max(counts.values()) >= _REPEATS:  # else the per-call overhead outweighs it
+            fn = jax.jit(fn)
     return jax.tree.map(fn, tree, *rest)
+
+
+_REPEATS = 4
+"""Leaves of one shape and dtype from which tracing the arithmetic once pays off."""
+
+
+def _staged(x: Any) -> bool:
+    """Whether ``x`` is a value being staged into a jaxpr, not computed now."""
+    return isinstance(x, Tracer) and type(x).__name__ == "DynamicJaxprTracer"
 
 
 def zeros(like: Any, dtype: Any) -> jax.Array:

@@ -115,7 +115,7 @@ def test_packing_is_a_pytree_of_offsets():
 
 
 def _compare_packed(opt, reference, name, rtol=1e-5):
-    grads = GRADS[:60]  # test_vs_reference.py runs the per-leaf path over all 120 steps
+    grads = GRADS[:25]  # test_vs_reference.py runs the per-leaf path over all 120 steps
     got, _ = run_packed(opt, PARAMS, grads)
     want = ref.run(reference(), PARAMS, grads)
     assert_trees_close(_stack(got), _stack(want), rtol=rtol, what=name)
@@ -165,7 +165,7 @@ def _flatten_shapes(spec, prefix=""):
 
 MANY_SHAPES = _flatten_shapes(MANY)
 MANY_PARAMS = random_tree(3, MANY_SHAPES)
-MANY_GRADS = gradient_sequence(4, 30, MANY_SHAPES)
+MANY_GRADS = gradient_sequence(4, 16, MANY_SHAPES)
 MATRICES = {k: len(s) >= 2 for k, s in MANY_SHAPES.items()}
 
 PER_LEAF_CASES = {
@@ -221,11 +221,11 @@ def test_segment_reductions_match_optax_block_rms():
     """Per-leaf RMS clipping on packed buffers against Optax's per-array implementation."""
     grads = to_f32(MANY_GRADS[0])
     grads = {k: v * (1.0 + 3.0 * (i % 3)) for i, (k, v) in enumerate(grads.items())}
-    want, _ = optax.clip_by_block_rms(1.2).update(grads, optax.EmptyState())
+    want, _ = jax.jit(optax.clip_by_block_rms(1.2).update)(grads, optax.EmptyState())
     tx = gdtx.clip_by_block_rms(1.2)
-    got_tree, _ = tx.update(grads, tx.init(grads))
+    got_tree, _ = jax.jit(tx.update)(grads, tx.init(grads))
     pk = gdtx.packing(grads)
-    got_packed, _ = tx.update(pk.pack(grads), tx.init(pk.pack(grads)))
+    got_packed, _ = jax.jit(tx.update)(pk.pack(grads), tx.init(pk.pack(grads)))
     want = {k: v for k, v in want.items() if v.size}
     assert_trees_close({k: got_tree[k] for k in want}, want, rtol=1e-6, what="tree")
     unpacked = pk.unpack(got_packed)
@@ -336,8 +336,9 @@ def test_vmap_over_seeds_of_packed_parameters():
         return pk.unpack(flat)
 
     batched = jax.jit(jax.vmap(train))(seeds)
+    one = jax.jit(train)
     for i in range(4):
-        single = train(i)
+        single = one(seeds[i])
         assert_trees_close(
             jax.tree.map(lambda x, i=i: x[i], batched), single, rtol=1e-6, what=f"seed {i}"
         )
@@ -347,9 +348,7 @@ def test_vmap_over_seeds_of_packed_parameters():
 # State in both forms (checkpoints)
 
 
-@pytest.mark.parametrize(
-    "name", ["adam", "adamw_ndim_mask", "partition_accumulate_frozen", "lars", "rmsprop_centered"]
-)
+@pytest.mark.parametrize("name", ["adamw_ndim_mask", "partition_accumulate_frozen", "lars"])
 def test_state_converts_both_ways(name):
     opt = PER_LEAF_CASES[name]
     params = to_f32(MANY_PARAMS)

@@ -1,0 +1,44 @@
+"""benchmarks/run.py runs end to end and writes the records it promises (tiny cases).
+
+Nothing here times anything: speed is measured by benchmarks/run.py itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+KEYS = {"library", "variant", "algorithm", "leaves", "size", "compile_s", "step_s"}
+
+
+def test_benchmark_script_writes_results(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "× floor" in proc.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert (tmp_path / "results.png").stat().st_size > 10_000
+    records = results["records"]
+    for r in records:
+        assert set(r) >= KEYS, r
+        assert r["step_s"] > 0 and r["compile_s"] >= 0
+        assert r["algorithm"] in ("sgd_momentum", "rmsprop", "adam")
+    kinds = {(r["case"], r["library"], r["variant"]) for r in records}
+    for library, variant in [("floor", "jit+donate"), ("gdtx", "packed"), ("gdtx", "per-leaf")]:
+        assert ("optimizer-step", library, variant) in kinds
+    assert ("optimizer-step", "optax", "jit+donate") in kinds
+    for library, variant in [("floor", "grad+sgd"), ("gdtx", "packed"), ("optax", "jit+donate")]:
+        assert ("training-step", library, variant) in kinds
+    if importlib.util.find_spec("torch") is not None:
+        assert ("optimizer-step", "torch", "fused") in kinds
+    floors = [r for r in records if r["library"] == "floor"]
+    assert all(r["vs_floor"] == 1.0 for r in floors)
