@@ -88,7 +88,7 @@ class ScaleByAdam(Transform):
             m_hat = m * r1.astype(m.dtype)  # m̂ = m / (1−β₁ᵗ)
             v_hat = v * r2.astype(v.dtype)  # v̂ = v / (1−β₂ᵗ)
             denom = jnp.sqrt(v_hat + hyper(self.eps_root, v.dtype)) + hyper(self.eps, v.dtype)
-            return safe_div(m_hat, denom)  # m̂ / (√(v̂ + ε_root) + ε)
+            return safe_div(m_hat, denom, eps=self.eps)  # m̂ / (√(v̂ + ε_root) + ε)
 
         return elementwise(out, updates, m, v), AdamState(m=m, v=v)
 
@@ -242,7 +242,7 @@ class ScaleByNadam(Transform):
         def out(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             d = jnp.sqrt(v / c2.astype(v.dtype)) + hyper(self.eps, v.dtype)
             step = coef_g.astype(m.dtype) * g + coef_m.astype(m.dtype) * m
-            return safe_div(step, d)
+            return safe_div(step, d, eps=self.eps)
 
         return elementwise(out, updates, updates, m, v), NadamState(m=m, v=v, mu_prod=mu_prod)
 
@@ -312,7 +312,7 @@ class ScaleByAmsgrad(Transform):
 
         def out(m: jax.Array, v_max: jax.Array) -> jax.Array:
             denom = jnp.sqrt(v_max / c2.astype(v_max.dtype)) + hyper(self.eps, v_max.dtype)
-            return safe_div(m / c1.astype(m.dtype), denom)
+            return safe_div(m / c1.astype(m.dtype), denom, eps=self.eps)
 
         return elementwise(out, updates, m, v_max), AmsgradState(m=m, v=v, v_max=v_max)
 

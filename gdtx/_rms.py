@@ -106,7 +106,7 @@ class ScaleByRms(Transform):
                 m_hat = m[0] / c.astype(m[0].dtype)
                 # v̂ − |m̂|², clamped at 0 against rounding
                 v_hat = jnp.maximum(v_hat - (jnp.real(m_hat) ** 2 + jnp.imag(m_hat) ** 2), 0)
-            return safe_div(g, _denominator(v_hat, self.eps, self.eps_in_sqrt))
+            return safe_div(g, _denominator(v_hat, self.eps, self.eps_in_sqrt), eps=self.eps)
 
         trees = (updates, v, m) if self.centered else (updates, v)
         return elementwise(out, updates, *trees), RmsState(m=m, v=v)
@@ -172,7 +172,7 @@ class ScaleByRss(Transform):
 
         def out(g: jax.Array, v: jax.Array) -> jax.Array:
             den = _denominator(v, self.eps, self.eps_in_sqrt)
-            return safe_div(g, jnp.where(v > 0, den, 0))  # 0 where v = 0
+            return safe_div(g, jnp.where(v == 0, 0, den))  # 0 where v = 0; NaN stays NaN
 
         return elementwise(out, updates, updates, v), VState(v=v)
 

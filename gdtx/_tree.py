@@ -150,15 +150,33 @@ def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
     return jax.tree.map(leaf, tree)
 
 
-def safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
-    """num / den where den > 0, else 0: no NaN or inf from a zero denominator.
+def safe_div(num: jax.Array, den: jax.Array, *, eps: Any = None) -> jax.Array:
+    """num / den, and 0 where den = 0: no NaN or inf from a zero denominator.
 
     A zero denominator only arises where every gradient so far was zero (and ε = 0),
-    where the step is 0 in the limit.
+    where the step is 0 in the limit. A NaN denominator stays NaN: a NaN gradient
+    shows in the update instead of freezing its parameter.
+
+    Args:
+        num: numerator.
+        den: denominator, ≥ 0 or NaN.
+        eps: the ε the caller added into ``den`` (under a square root or not). When it
+            is a Python number no smaller than the dtype's smallest normal number, ``den``
+            cannot be 0 and the plain quotient is returned: the test and the selects cost
+            a few percent of a memory-bound step.
     """
+    if _static_positive(eps, den.dtype):
+        return num / den.astype(num.dtype)
     # lax.select rather than jnp.where: no broadcasting or casting to trace, which keeps
     # the per-leaf program small (compile time grows with it on trees of many leaves).
-    positive = den > 0
-    quotient = num / jax.lax.select(positive, den, jnp.ones_like(den)).astype(num.dtype)
-    positive = jnp.broadcast_to(positive, quotient.shape)
-    return jax.lax.select(positive, quotient, jnp.zeros_like(quotient))
+    zero = den == 0
+    quotient = num / jax.lax.select(zero, jnp.ones_like(den), den).astype(num.dtype)
+    zero = jnp.broadcast_to(zero, quotient.shape)
+    return jax.lax.select(zero, jnp.zeros_like(quotient), quotient)
+
+
+def _static_positive(x: Any, dtype: Any) -> bool:
+    """Whether ``x`` is a Python number that stays positive (and normal) in ``dtype``."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    return x >= float(jnp.finfo(dtype).tiny)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "run.py"
 KEYS = {"library", "variant", "algorithm", "leaves", "size", "compile_s", "step_s"}
 
 
@@ -22,6 +24,11 @@ def test_benchmark_script_writes_results(tmp_path):
         text=True,
         timeout=600,
         check=False,
+        # The script imports this checkout's gdtx whether or not it is installed.
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        },
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "× floor" in proc.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from helpers import gradient_sequence, random_tree, to_f32
 
@@ -72,6 +73,37 @@ def test_none_leaves_get_no_state_and_stay_none():
     updates, state = jax.jit(opt.update)({"w": jnp.ones(2), "activation": None}, state, params)
     new = gdtx.apply_updates(params, updates)
     assert new["activation"] is None and new["w"].shape == (2,)
+
+
+NAN_CASES = {  # gdtx optimizer, Optax optimizer with matched arguments
+    "sgd_momentum": (gdtx.sgd(0.1, momentum=0.9), optax.sgd(0.1, momentum=0.9)),
+    "adagrad": (gdtx.adagrad(0.1), optax.adagrad(0.1)),
+    "rmsprop": (gdtx.rmsprop(0.1), optax.rmsprop(0.1)),
+    "rmsprop_centered": (gdtx.rmsprop(0.1, centered=True), optax.rmsprop(0.1, centered=True)),
+    "adam": (gdtx.adam(0.1), optax.adam(0.1)),
+    "adam_eps0": (gdtx.adam(0.1, eps=0.0), optax.adam(0.1, eps=0.0)),
+    "adam_traced_eps": (gdtx.adam(0.1, eps=jnp.float32(1e-8)), optax.adam(0.1)),
+    "adamax": (gdtx.adamax(0.1), optax.adamax(0.1)),
+    "nadam": (gdtx.nadam(0.1), optax.nadam(0.1)),
+    "amsgrad": (gdtx.amsgrad(0.1), optax.amsgrad(0.1)),
+    "adadelta": (gdtx.adadelta(0.1), optax.adadelta(0.1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAN_CASES))
+def test_a_nan_gradient_shows_in_the_update_as_in_optax(name):
+    """A NaN gradient element makes that update element NaN, as in Optax (it is never
+    silently zeroed, which would freeze the parameter); the other elements step as
+    usual, and a zero gradient still gives a zero step (where Optax's ε = 0 gives 0/0)."""
+    ours, theirs = NAN_CASES[name]
+    params = jnp.array([1.0, 2.0, 3.0])
+    g = jnp.array([jnp.nan, 0.0, 0.5])
+    with jax.numpy_dtype_promotion("standard"):  # Optax is not strict-promotion clean
+        expected, _ = theirs.update(g, theirs.init(params), params)
+    got, _ = jax.jit(ours.update)(g, ours.init(params), params)
+    assert np.isnan(expected[0]) and np.isnan(got[0])
+    assert float(got[1]) == 0.0
+    assert np.isfinite(got[2]) and float(got[2]) < 0
 
 
 # ---------------------------------------------------------------------------------------
