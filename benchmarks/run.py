@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     # Many short rounds: a shared machine's speed drifts within seconds, and the median
     # of many paired ratios is steadier (repeated estimates of one ratio spread over about
     # ±2% with 32 rounds here, ±5% with 8).
-    steps = max(args.steps or (24 if args.quick or args.smoke else 72), 20)
-    rounds = 8 if args.quick or args.smoke else 24
+    steps = max(args.steps or (24 if args.quick or args.smoke else 96), 20)
+    rounds = 8 if args.quick or args.smoke else 32
     trees = SMOKE_TREES if args.smoke else QUICK_TREES if args.quick else TREES
     models = ("tiny-mlp",) if args.smoke else QUICK_MODELS if args.quick else ("mlp", "transformer")
     try:
