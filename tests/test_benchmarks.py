@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +51,35 @@ def test_benchmark_script_writes_results(tmp_path):
         assert ("optimizer-step", "torch", "fused") in kinds
     floors = [r for r in records if r["library"] == "floor"]
     assert all(r["vs_floor"] == 1.0 for r in floors)
+
+
+def _record(records, library, variant, leaves, size):
+    """The committed record of one Adam optimizer-step case."""
+    key = ("optimizer-step", "adam", leaves, size, library, variant)
+    fields = ("case", "algorithm", "leaves", "size", "library", "variant")
+    return next(r for r in records if tuple(r[f] for f in fields) == key)
+
+
+def test_readme_adam_table_is_the_committed_run():
+    """Every ratio and floor time in README's Adam table is the committed results.json's."""
+    records = json.loads((ROOT / "benchmarks/results/cpu/results.json").read_text())["records"]
+    columns = [
+        ("gdtx", "packed"),
+        ("gdtx", "per-leaf"),
+        ("optax", "jit+donate"),
+        ("torch", "fused"),
+        ("torch", "foreach"),
+        ("torch", "for-loop"),
+    ]
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (\d+)×([\d,]+) \| ([\d.]+) \| (.*) \|$", readme, re.MULTILINE)
+    assert len(rows) == 4, rows
+    for leaves, size, floor_ms, rest in rows:
+        case = (int(leaves), int(size.replace(",", "")))
+        floor = _record(records, "floor", "jit+donate", *case)
+        assert float(floor_ms) == round(floor["step_s"] * 1e3, 2)
+        cells = rest.split(" | ")[: len(columns)]
+        for cell, (library, variant) in zip(cells, columns, strict=True):
+            times = _record(records, library, variant, *case)["round_step_s"]
+            ratios = [a / b for a, b in zip(times, floor["round_step_s"], strict=True)]
+            assert cell == f"{statistics.median(ratios):.2f}×", (case, library, variant)
