@@ -41,6 +41,10 @@ class _StaticKey:
     def __hash__(self) -> int:
         return self._hash
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Not the cached hash: string hashes differ between processes.
+        return {k: v for k, v in vars(self).items() if k != "_hash"}
+
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True

@@ -8,7 +8,11 @@ path's per-leaf reductions (LARS, block RMS clipping) run as segment sums.
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -444,3 +448,27 @@ def test_update_with_tree_gradients_on_packed_state_names_the_problem():
     state = opt.init(pk.pack(params))
     with pytest.raises(ValueError, match="does not match the parameters"):
         opt.update(params, state)
+
+
+def test_a_packing_pickled_in_another_process_matches_a_fresh_one():
+    """Layouts compare by content (their cached hash is not pickled: string hashes
+    differ between processes), so a packing saved by one process unpacks the packed
+    values another process makes."""
+    code = (
+        "import pickle, sys, jax.numpy as jnp, gdtx\n"
+        "params = {'w': jnp.ones((2, 3)), 'b': jnp.zeros(3)}\n"
+        "pk = gdtx.packing(params)\n"
+        "hash(pk.layout)\n"
+        "sys.stdout.buffer.write(pickle.dumps(pk))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONHASHSEED": "1", "PYTHONPATH": root}
+    saved = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, env=env
+    ).stdout
+    loaded = pickle.loads(saved)
+    params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
+    fresh = gdtx.packing(params)
+    assert loaded.layout == fresh.layout and hash(loaded.layout) == hash(fresh.layout)
+    tree = loaded.unpack(fresh.pack(params))
+    np.testing.assert_array_equal(tree["w"], params["w"])
