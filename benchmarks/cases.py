@@ -35,19 +35,12 @@ class Stepper:
         self._run()
 
 
-def gdtx_optimizer(name: str) -> Any:
+def optimizer(library: Any, name: str) -> Any:
+    """``name`` from ``library`` (the gdtx or the optax module): the arguments match."""
     return {
-        "sgd_momentum": lambda: gdtx.sgd(LR, momentum=0.9),
-        "rmsprop": lambda: gdtx.rmsprop(LR, decay=0.99, eps=1e-8, eps_in_sqrt=False),
-        "adam": lambda: gdtx.adam(LR),
-    }[name]()
-
-
-def optax_optimizer(name: str) -> Any:
-    return {
-        "sgd_momentum": lambda: optax.sgd(LR, momentum=0.9),
-        "rmsprop": lambda: optax.rmsprop(LR, decay=0.99, eps=1e-8, eps_in_sqrt=False),
-        "adam": lambda: optax.adam(LR),
+        "sgd_momentum": lambda: library.sgd(LR, momentum=0.9),
+        "rmsprop": lambda: library.rmsprop(LR, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+        "adam": lambda: library.adam(LR),
     }[name]()
 
 

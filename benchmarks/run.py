@@ -65,17 +65,17 @@ def optimizer_variants(algorithm: str, leaves: int, size: int, torch_variants: l
         (
             "gdtx",
             "packed",
-            lambda: cases.packed_optimizer(cases.gdtx_optimizer(algorithm), leaves, size),
+            lambda: cases.packed_optimizer(cases.optimizer(gdtx, algorithm), leaves, size),
         ),
         (
             "gdtx",
             "per-leaf",
-            lambda: cases.tree_optimizer(cases.gdtx_optimizer(algorithm), leaves, size),
+            lambda: cases.tree_optimizer(cases.optimizer(gdtx, algorithm), leaves, size),
         ),
         (
             "optax",
             "jit+donate",
-            lambda: cases.tree_optimizer(cases.optax_optimizer(algorithm), leaves, size),
+            lambda: cases.tree_optimizer(cases.optimizer(optax, algorithm), leaves, size),
         ),
     ]
     for v in torch_variants:

@@ -23,39 +23,8 @@ import numpy as np
 from ._base import PytreeDataclass, static
 
 
-class _StaticKey:
-    """Equality and a hash computed once, for dataclasses used as static pytree data.
-
-    jit hashes and compares the static data of its arguments on every call; hashing
-    the per-leaf tuples of a 1000-leaf layout afresh took ~40 µs, as much as the
-    rest of the dispatch.
-    """
-
-    def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def _hash(self) -> int:
-        return hash(self._key())
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Not the cached hash: string hashes differ between processes.
-        return {k: v for k, v in vars(self).items() if k != "_hash"}
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _StaticKey)
-        return self._hash == other._hash and self._key() == other._key()
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class BufferLayout(_StaticKey):
+@dataclasses.dataclass(frozen=True)
+class BufferLayout:
     """Where the leaves of one packed buffer live.
 
     Attributes:
@@ -74,7 +43,7 @@ class BufferLayout(_StaticKey):
     offsets: tuple[int, ...]
     whole: bool = False
 
-    @property
+    @functools.cached_property
     def sizes(self) -> tuple[int, ...]:
         """Each leaf's number of elements, in storage order."""
         return tuple(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
@@ -97,8 +66,8 @@ class BufferLayout(_StaticKey):
         return tuple(runs)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Layout(_StaticKey):
+@dataclasses.dataclass(frozen=True)
+class Layout:
     """Static description of a packed tree: its structure and its buffers.
 
     A layout may cover a subset of the tree's leaves: the part of the
@@ -252,7 +221,7 @@ def leaf_sums(tree: Any, fn: Callable[[jax.Array], jax.Array]) -> Any:
             out.append(jnp.sum(fn(x))[None])
             continue
         parts = [jnp.sum(fn(block), axis=1) for _, _, block in _run_blocks(b, x)]
-        out.append(jnp.concatenate(parts) if parts else jnp.zeros((0,), fn(x).dtype))
+        out.append(jnp.concatenate(parts) if len(parts) != 1 else parts[0])
     return tuple(out)
 
 

@@ -281,20 +281,18 @@ def packing(params: Any, opt: Any = None) -> Packing:
         opt_keys = list(opt.packing_keys(params))
     else:
         opt_keys = [() for _ in leaves]
+    dtypes = [
+        jax.dtypes.canonicalize_dtype(x.dtype if hasattr(x, "dtype") else jnp.asarray(x).dtype)
+        for x in leaves
+    ]
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, leaf in enumerate(leaves):
-        dtype = jax.dtypes.canonicalize_dtype(
-            leaf.dtype if hasattr(leaf, "dtype") else jnp.asarray(leaf).dtype
-        )
         place = _placement(leaf)
-        key = ("whole", i) if place == "partitioned" else (dtype, place, opt_keys[i])
+        key = ("whole", i) if place == "partitioned" else (dtypes[i], place, opt_keys[i])
         groups.setdefault(key, []).append(i)
     buffers = []
     for key, members in groups.items():
-        first = leaves[members[0]]
-        dtype = jax.dtypes.canonicalize_dtype(
-            first.dtype if hasattr(first, "dtype") else jnp.asarray(first).dtype
-        )
+        first, dtype = leaves[members[0]], dtypes[members[0]]
         if key[0] == "whole":
             buffers.append(
                 BufferLayout(dtype, (members[0],), (tuple(np.shape(first)),), (0,), whole=True)

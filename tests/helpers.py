@@ -39,12 +39,11 @@ def to_f32(tree: Any) -> Any:
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
 
 
-def run_gdtx(
-    opt: Any, params: Any, grads: Sequence[Any], *, jit: bool = True
+def continue_run(
+    opt: Any, params: Any, state: Any, grads: Sequence[Any], pk: Any = None, *, jit: bool = True
 ) -> tuple[list[Any], Any]:
-    """Runs ``opt`` over the gradients; returns each step's params (NumPy) and the state."""
-    params = to_f32(params)
-    state = opt.init(params)
+    """Runs ``opt`` from ``state`` over the gradients (packed with ``pk`` if given);
+    returns each step's parameters as trees (NumPy) and the last state."""
 
     def one(params: Any, state: Any, g: Any) -> tuple[Any, Any]:
         updates, state = opt.update(g, state, params)
@@ -53,9 +52,18 @@ def run_gdtx(
     step: Callable[..., Any] = jax.jit(one) if jit else one
     path = []
     for g in grads:
-        params, state = step(params, state, to_f32(g))
-        path.append(jax.tree.map(np.asarray, params))
+        g = jax.tree.map(lambda x: x if isinstance(x, jax.Array) else jnp.float32(x), g)
+        params, state = step(params, state, g if pk is None else pk.pack(g))
+        path.append(jax.tree.map(np.asarray, params if pk is None else pk.unpack(params)))
     return path, state
+
+
+def run_gdtx(
+    opt: Any, params: Any, grads: Sequence[Any], *, jit: bool = True
+) -> tuple[list[Any], Any]:
+    """Runs ``opt`` over the gradients; returns each step's params (NumPy) and the state."""
+    params = to_f32(params)
+    return continue_run(opt, params, opt.init(params), [to_f32(g) for g in grads], jit=jit)
 
 
 def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-5, what: str = "") -> None:

@@ -20,27 +20,17 @@ import numpy as np
 import optax
 import pytest
 import reference as ref
-from helpers import assert_trees_close, gradient_sequence, random_tree, to_f32
+from helpers import (
+    assert_trees_close,
+    continue_run,
+    gradient_sequence,
+    random_tree,
+    run_gdtx,
+    to_f32,
+)
 from test_vs_reference import ALGORITHMS, BLOCKS, GRADS, PARAMS, _stack
 
 import gdtx
-
-
-def continue_run(opt, params, state, grads, pk=None):
-    """Runs ``opt`` from ``state`` over the gradients (packed with ``pk`` if given);
-    returns each step's parameters as trees (NumPy) and the last state."""
-
-    @jax.jit
-    def one(params, state, g):
-        updates, state = opt.update(g, state, params)
-        return gdtx.apply_updates(params, updates), state
-
-    path = []
-    for g in grads:
-        g = jax.tree.map(lambda x: x if isinstance(x, jax.Array) else jnp.float32(x), g)
-        params, state = one(params, state, g if pk is None else pk.pack(g))
-        path.append(jax.tree.map(np.asarray, params if pk is None else pk.unpack(params)))
-    return path, state
 
 
 def run_packed(opt, params, grads, pk=None):
@@ -49,11 +39,6 @@ def run_packed(opt, params, grads, pk=None):
     pk = pk or gdtx.packing(params, opt)
     flat = pk.pack(params)
     return continue_run(opt, flat, opt.init(flat), grads, pk)
-
-
-def run_tree(opt, params, grads):
-    params = to_f32(params)
-    return continue_run(opt, params, opt.init(params), grads)
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,7 +196,7 @@ def test_packed_equals_per_leaf(name):
     grads = MANY_GRADS
     if name == "apply_if_finite_adam":  # a non-finite step, skipped by both paths
         grads = [*grads[:5], {**grads[5], "embed": np.full((7, 3), np.nan)}, *grads[6:]]
-    tree_path, tree_state = run_tree(opt, MANY_PARAMS, grads)
+    tree_path, tree_state = run_gdtx(opt, MANY_PARAMS, grads)
     packed_path, packed_state = run_packed(opt, MANY_PARAMS, grads)
     assert_trees_close(_stack(packed_path), _stack(tree_path), rtol=2e-6, what=name)
     assert int(packed_state.count) == int(tree_state.count)
@@ -359,10 +344,10 @@ def test_state_converts_both_ways(name):
     first, second = MANY_GRADS[:7], MANY_GRADS[7:14]
     pk = gdtx.packing(params, opt)
 
-    straight, _ = run_tree(opt, MANY_PARAMS, first + second)
+    straight, _ = run_gdtx(opt, MANY_PARAMS, first + second)
 
     # per-leaf for 7 steps, then packed from the converted state
-    path, tree_state = run_tree(opt, MANY_PARAMS, first)
+    path, tree_state = run_gdtx(opt, MANY_PARAMS, first)
     flat = pk.pack(to_f32(path[-1]))
     state = pk.pack_state(tree_state, opt)
     assert jax.tree.structure(state) == jax.tree.structure(opt.init(flat))
@@ -389,7 +374,7 @@ def test_faster_path_cases_from_torch_suite():
         {"train": gdtx.adam(0.05, weight_decay=0.01), "frozen": gdtx.set_to_zero()},
         {"frozen": "frozen", "w": "train", "b": "train", "empty": "train"},
     )
-    want, _ = run_tree(opt, params, grads)
+    want, _ = run_gdtx(opt, params, grads)
     pk = gdtx.packing(params, opt)
     flat = pk.pack(params)
     state = opt.init(flat)
@@ -451,9 +436,9 @@ def test_update_with_tree_gradients_on_packed_state_names_the_problem():
 
 
 def test_a_packing_pickled_in_another_process_matches_a_fresh_one():
-    """Layouts compare by content (their cached hash is not pickled: string hashes
-    differ between processes), so a packing saved by one process unpacks the packed
-    values another process makes."""
+    """Layouts compare by content, not by hashes that differ between processes (string
+    hashes do), so a packing saved by one process unpacks the packed values another
+    process makes."""
     code = (
         "import pickle, sys, jax.numpy as jnp, gdtx\n"
         "params = {'w': jnp.ones((2, 3)), 'b': jnp.zeros(3)}\n"
