@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ._adam import ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam
+from ._adam import scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_nadam
 from ._base import Transform
 from ._combine import Chain, masked
-from ._momentum import Ema, Trace
-from ._rms import ScaleByAdadelta, ScaleByRms, ScaleByRss
+from ._moments import ema
+from ._momentum import Trace
+from ._rms import scale_by_adadelta, scale_by_rms, scale_by_rss
 from ._scale import AddDecayedWeights, ScaleByLearningRate, ScaleByTrustRatio
 
 ScalarOrSchedule = Any
@@ -113,9 +114,7 @@ def momentum(
     if form == "ewma":
         if nesterov:
             raise ValueError("momentum: `nesterov=True` applies to form='trace' only.")
-        return Chain(
-            (Ema(beta, debias=debias, m_dtype=m_dtype), ScaleByLearningRate(learning_rate))
-        )
+        return Chain((ema(beta, debias, dtype=m_dtype), ScaleByLearningRate(learning_rate)))
     if form == "trace":
         if debias:
             raise ValueError("momentum: `debias=True` applies to form='ewma' only.")
@@ -149,7 +148,7 @@ def adagrad(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByRss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt, v_dtype=v_dtype),
+            scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -185,7 +184,7 @@ def rmsprop(
     """
     blocks: list[Transform] = [
         *_l2(weight_decay),
-        ScaleByRms(
+        scale_by_rms(
             decay,
             eps,
             initial_scale,
@@ -225,7 +224,7 @@ def adadelta(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByAdadelta(rho, eps, v_dtype=v_dtype),
+            scale_by_adadelta(rho, eps, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -255,7 +254,7 @@ def adam(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByAdam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype),
+            scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -285,7 +284,7 @@ def amsgrad(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByAmsgrad(b1, b2, eps, m_dtype=m_dtype, v_dtype=v_dtype),
+            scale_by_amsgrad(b1, b2, eps, m_dtype=m_dtype, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -318,7 +317,7 @@ def adamw(
     """
     return Chain(
         (
-            ScaleByAdam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype),
+            scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype),
             AddDecayedWeights(weight_decay, mask),
             ScaleByLearningRate(learning_rate),
         )
@@ -348,7 +347,7 @@ def adamax(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByAdamax(b1, b2, eps, eps_in_max=eps_in_max, m_dtype=m_dtype, v_dtype=v_dtype),
+            scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, m_dtype=m_dtype, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )
@@ -380,7 +379,7 @@ def nadam(
     return Chain(
         (
             *_l2(weight_decay),
-            ScaleByNadam(b1, b2, eps, momentum_decay, m_dtype=m_dtype, v_dtype=v_dtype),
+            scale_by_nadam(b1, b2, eps, momentum_decay, m_dtype=m_dtype, v_dtype=v_dtype),
             ScaleByLearningRate(learning_rate),
         )
     )

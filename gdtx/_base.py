@@ -8,20 +8,23 @@ jitted step that takes the optimizer as an argument does not recompile when a
 learning rate changes, and ``jax.vmap`` runs a batch of optimizers at once.
 
 Every optimizer carries exactly one step counter, in :class:`OptState`, however
-many blocks its chain has. Blocks implement two methods:
+many blocks its chain has: it counts ``update`` calls. Blocks implement two methods:
 
 - ``init_state(params)``: the block's own state (moments, accumulators);
-- ``step(updates, state, params, count)``: one update, where ``count`` is the
-  number of steps taken before this one (an ``int32`` scalar; t = count + 1).
+- ``step(updates, state, params, ctx)``: one update, where ``ctx.count`` is the
+  number of steps taken before this one (an ``int32`` scalar; t = count + 1) and
+  ``ctx.extra`` holds ``update``'s keyword arguments.
 
 The public ``init``/``update`` pair, the one Optax and Flax call, wraps them and
-advances the counter.
+advances the counter. Containers pass the context on; a wrapper that runs its inner
+transformation on another clock (accumulation, skipped steps) passes
+``ctx.with_count(...)``: the one rule for counting.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, NamedTuple, dataclass_transform
 
 import jax
@@ -87,18 +90,49 @@ def safe_increment(count: jax.Array) -> jax.Array:
     return jnp.where(count < _INT32_MAX, count + 1, count)
 
 
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a block's ``step`` is told besides the updates, the state and the parameters.
+
+    Containers hand it on unchanged; a wrapper that runs its inner transformation on
+    a different clock (gradient accumulation, skipping bad steps) passes
+    ``ctx.with_count(...)``. Nothing else rewrites the count.
+
+    Attributes:
+        count: the number of steps this block has taken before this one (``int32``
+            scalar), so t = count + 1.
+        extra: the keyword arguments given to ``update`` (e.g. ``value=loss``).
+    """
+
+    count: jax.Array
+    extra: Mapping[str, Any]
+
+    def with_count(self, count: jax.Array) -> Context:
+        """The same context on another clock."""
+        return dataclasses.replace(self, count=count)
+
+
 class Transform(PytreeDataclass):
     """Base class of every gdtx transformation.
 
-    Subclasses implement ``init_state`` and ``step``; users call ``init`` and
-    ``update``, which have Optax's signatures.
+    Subclasses implement ``step`` (and ``init_state`` if they keep state); users
+    call ``init`` and ``update``, which have Optax's signatures.
 
-    A block that reads extra arguments of ``update`` (such as ``value=loss``)
-    sets ``takes_extra_args = True`` and accepts them as keywords of ``step``;
-    containers forward them to such children.
+    The protocol, for every block and container alike:
+
+    - ``init_state(params)`` returns the block's own state (default: none);
+    - ``step(updates, state, params, ctx)`` returns the new updates and state;
+      ``ctx.count`` is the number of steps before this one and ``ctx.extra`` holds
+      ``update``'s keyword arguments. A block that reads one of them names it in
+      ``extra_args``.
+
+    ``OptState.count`` counts ``update`` calls. A wrapper that runs its inner
+    transformation on another clock passes ``ctx.with_count(...)`` down and reports
+    the same translation in ``parts``.
     """
 
-    takes_extra_args: ClassVar[bool] = False
+    extra_args: ClassVar[tuple[str, ...]] = ()
+    """The keyword arguments of ``update`` this block reads (e.g. ``("value",)``)."""
 
     # -- the protocol users call --------------------------------------------------
     def init(self, params: Params) -> OptState:
@@ -121,8 +155,9 @@ class Transform(PytreeDataclass):
             state: the state returned by ``init`` or by the previous ``update``.
             params: the current parameters; required by blocks that read them
                 (weight decay, trust ratio).
-            **extra_args: passed to the blocks that read them (e.g. ``value=loss``
-                for ``reduce_on_plateau``); ignored by the others.
+            **extra_args: read by the blocks that name them in ``extra_args`` (e.g.
+                ``value=loss`` for ``reduce_on_plateau``), and passed to Optax
+                transformations that take extra arguments.
 
         Returns:
             The transformed updates and the new state.
@@ -137,28 +172,46 @@ class Transform(PytreeDataclass):
             check_against_spec(owner, "updates", updates, state.spec)
             if params is not None:
                 check_against_spec(owner, "params", params, state.spec)
-        new_updates, inner = call_step(self, updates, state.inner, params, state.count, extra_args)
-        count = safe_increment(state.count)
-        completed = self.completed_step(inner)
-        if completed is not None:  # e.g. gradient accumulation: only whole steps count
-            count = jnp.where(completed, count, state.count)
-        return new_updates, OptState(count=count, inner=inner, spec=state.spec)
+        if extra_args:
+            consumed = self.consumed_args()
+            unknown = sorted(set(extra_args) - consumed) if consumed is not None else []
+            if unknown:
+                raise TypeError(
+                    f"{type(self).__name__}.update: no block reads the keyword argument(s) "
+                    f"{', '.join(map(repr, unknown))}; the blocks here read "
+                    f"{sorted(consumed) if consumed else 'none'}."
+                )
+        ctx = Context(count=state.count, extra=extra_args)
+        new_updates, inner = self.step(updates, state.inner, params, ctx)
+        if jax.tree.structure(new_updates) == jax.tree.structure(updates):
+            new_updates = jax.tree.map(_like, new_updates, updates)
+        return new_updates, OptState(
+            count=safe_increment(state.count), inner=inner, spec=state.spec
+        )
 
     def current_learning_rate(self, state: OptState) -> jax.Array:
         """The learning rate α the most recent update applied, for logging.
 
         Before the first update it is the rate the first update will apply.
-        Reads the transformation's single ``scale_by_learning_rate`` block and
-        evaluates its schedule; raises ``ValueError`` if there is none or several.
+        Reads the transformation's single ``scale_by_learning_rate`` block at the
+        count that block sees, and evaluates its schedule; raises ``ValueError``
+        if there is none or several.
         """
-        found = list(self.learning_rate_blocks())
+        found = list(self._learning_rate_counts(state.inner, jnp.asarray(state.count)))
         if len(found) != 1:
             raise ValueError(
                 f"current_learning_rate: expected exactly one scale_by_learning_rate block in "
                 f"{type(self).__name__}, found {len(found)}."
             )
-        count = jnp.maximum(jnp.asarray(state.count) - 1, 0)
-        return found[0].rate_at(count)
+        block, count = found[0]
+        return block.rate_at(jnp.maximum(count - 1, 0))
+
+    def _learning_rate_counts(self, state: State, count: jax.Array) -> Iterator[tuple[Any, Any]]:
+        """(learning-rate block, the count it has seen) for each one inside."""
+        if hasattr(self, "rate_at"):
+            yield self, count
+        for child, child_state, child_count in self.parts(state, count):
+            yield from child._learning_rate_counts(child_state, child_count)
 
     def children(self) -> Iterator[Transform]:
         """The transformations this one holds in its fields (a chain's blocks, a wrapper's
@@ -169,10 +222,25 @@ class Transform(PytreeDataclass):
                 if isinstance(child, Transform):
                     yield child
 
-    def learning_rate_blocks(self) -> Iterator[Any]:
-        """Yields the ``scale_by_learning_rate`` blocks inside this transformation."""
+    def parts(self, state: State, count: jax.Array) -> Iterator[tuple[Transform, State, Any]]:
+        """The transformations held inside, each with its state and the count it has seen.
+
+        ``count`` is the number of steps this transformation has seen. Containers
+        override this; a wrapper on another clock translates the count exactly as
+        its ``step`` does. The default (a block) holds none.
+        """
+        del state, count
+        return iter(())
+
+    def consumed_args(self) -> frozenset[str] | None:
+        """The ``update`` keywords that some block inside reads; ``None``: any keyword."""
+        names = set(self.extra_args)
         for child in self.children():
-            yield from child.learning_rate_blocks()
+            inner = child.consumed_args()
+            if inner is None:
+                return None
+            names |= inner
+        return frozenset(names)
 
     def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
         """One hashable key per leaf of ``params``: leaves this transformation treats
@@ -187,26 +255,26 @@ class Transform(PytreeDataclass):
             keys = [a + b for a, b in zip(keys, child.packing_keys(params), strict=True)]
         return keys
 
-    def completed_step(self, state: State) -> jax.Array | None:
-        """Whether the update that produced ``state`` completed an optimizer step.
-
-        ``None`` (the default) means every update does; gradient accumulation
-        answers True only on the k-th micro-step, so the counter counts
-        optimizer steps.
-        """
-        del state
-        return None
-
     # -- what subclasses implement ---------------------------------------------------
     def init_state(self, params: Params) -> State:
-        """The block's own initial state (without the step counter)."""
-        raise NotImplementedError
+        """The block's own initial state (without the step counter); none by default."""
+        del params
+        return EmptyState()
 
     def step(
-        self, updates: Updates, state: State, params: Params | None, count: jax.Array
+        self, updates: Updates, state: State, params: Params | None, ctx: Context
     ) -> tuple[Updates, State]:
-        """One update. ``count`` is the number of steps before this one (t = count + 1)."""
+        """One update. ``ctx.count`` is the number of steps before this one (t = count + 1)."""
         raise NotImplementedError
+
+
+def _like(new: Any, old: Any) -> Any:
+    """``new`` in ``old``'s dtype: blocks compute in at least float32, and ``update``
+    returns each leaf in its gradient's dtype."""
+    new_dtype, old_dtype = getattr(new, "dtype", None), getattr(old, "dtype", None)
+    if new_dtype is None or old_dtype is None or new_dtype == old_dtype:
+        return new
+    return new.astype(old_dtype)
 
 
 class EmptyState(NamedTuple):
@@ -253,17 +321,3 @@ def compute_dtype(dtype: Any) -> Any:
 def hyper(value: Any, dtype: Any) -> jax.Array:
     """A hyperparameter cast to ``dtype`` (Python numbers, arrays and tracers alike)."""
     return jnp.asarray(value, dtype=dtype)
-
-
-def call_step(
-    tx: Transform,
-    updates: Updates,
-    state: State,
-    params: Params | None,
-    count: jax.Array,
-    extra_args: dict[str, Any],
-) -> tuple[Updates, State]:
-    """``tx.step``, given the extra ``update`` arguments if ``tx`` takes them."""
-    if tx.takes_extra_args:
-        return tx.step(updates, state, params, count, **extra_args)
-    return tx.step(updates, state, params, count)

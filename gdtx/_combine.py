@@ -1,14 +1,19 @@
-"""Combinators: ``chain`` and ``masked``, and the adapter for Optax transformations."""
+"""Combinators: ``chain``, ``fork`` and ``masked``, and the adapter for Optax transformations."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 
-from ._base import Params, State, Transform, Updates, call_step, static
-from ._layout import is_packed, leaf_view, merge_leaves, select_leaves
+from ._base import Context, EmptyState, Params, State, Transform, Updates, compute_dtype, static
+from ._layout import is_packed, merge_leaves, select_leaves
+from ._masks import MaskLike, freeze_mask, mask_leaves
+from ._tree import map_leaves
 
 
 class Chain(Transform):
@@ -21,18 +26,15 @@ class Chain(Transform):
     """
 
     transforms: tuple[Transform, ...]
-    takes_extra_args: ClassVar[bool] = True
 
     def init_state(self, params: Params) -> tuple[State, ...]:
         return tuple(tx.init_state(params) for tx in self.transforms)
 
+    def parts(self, state: State, count: jax.Array) -> Iterator[tuple[Transform, State, Any]]:
+        return ((tx, s, count) for tx, s in zip(self.transforms, state, strict=True))
+
     def step(
-        self,
-        updates: Updates,
-        state: tuple[State, ...],
-        params: Params | None,
-        count: jax.Array,
-        **extra_args: Any,
+        self, updates: Updates, state: tuple[State, ...], params: Params | None, ctx: Context
     ) -> tuple[Updates, tuple[State, ...]]:
         if not isinstance(state, tuple) or len(state) != len(self.transforms):
             raise ValueError(
@@ -42,16 +44,9 @@ class Chain(Transform):
             )
         new_state = []
         for tx, s in zip(self.transforms, state, strict=True):
-            updates, s = call_step(tx, updates, s, params, count, extra_args)
+            updates, s = tx.step(updates, s, params, ctx)
             new_state.append(s)
         return updates, tuple(new_state)
-
-    def completed_step(self, state: tuple[State, ...]) -> jax.Array | None:
-        for tx, s in zip(self.transforms, state, strict=True):
-            done = tx.completed_step(s)
-            if done is not None:
-                return done
-        return None
 
 
 def chain(*transforms: Any) -> Chain:
@@ -83,12 +78,27 @@ class OptaxTransform(Transform):
         _refuse_packed(params)
         return self.transform.init(params)
 
+    def consumed_args(self) -> frozenset[str] | None:
+        # An Optax transformation that takes extra arguments may read any keyword.
+        return None if _takes_keywords(self.transform.update) else frozenset()
+
     def step(
-        self, updates: Updates, state: State, params: Params | None, count: jax.Array
+        self, updates: Updates, state: State, params: Params | None, ctx: Context
     ) -> tuple[Updates, State]:
-        del count
         _refuse_packed(updates)
+        if _takes_keywords(self.transform.update):
+            return self.transform.update(updates, state, params, **ctx.extra)
         return self.transform.update(updates, state, params)
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_keywords(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` accepts arbitrary keyword arguments (Optax's extra-args protocol)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _refuse_packed(tree: Any) -> None:
@@ -112,46 +122,6 @@ def as_transform(tx: Any) -> Transform:
     )
 
 
-class _FrozenMask(NamedTuple):
-    """A boolean mask tree stored hashably (tree definition and leaves)."""
-
-    treedef: Any
-    leaves: tuple[bool, ...]
-
-
-MaskLike = Callable[[Params], Any] | Any
-
-
-def mask_leaves(owner: str, mask: MaskLike, params: Params) -> tuple[bool, ...]:
-    """The mask as one bool per leaf of ``params``, after checking its structure.
-
-    For packed parameters the mask sees the packing's view: the parameter tree
-    (or a group's list of leaves) with ``jax.ShapeDtypeStruct`` leaves.
-    """
-    params = leaf_view(params)
-    tree = mask(params) if callable(mask) else mask
-    if isinstance(tree, _FrozenMask):
-        leaves, treedef = tree.leaves, tree.treedef
-    else:
-        leaves, treedef = jax.tree.flatten(tree)
-    p_leaves, p_def = jax.tree.flatten(params)
-    if treedef != p_def:
-        raise ValueError(
-            f"{owner}: the mask's tree structure differs from the parameters'.\n"
-            f"  mask:   {treedef}\n  params: {p_def}"
-        )
-    del p_leaves
-    return tuple(bool(x) for x in leaves)
-
-
-def freeze_mask(mask: MaskLike) -> MaskLike:
-    """A hashable form of ``mask``: callables are kept, trees are frozen."""
-    if mask is None or callable(mask) or isinstance(mask, _FrozenMask):
-        return mask
-    leaves, treedef = jax.tree.flatten(mask)
-    return _FrozenMask(treedef, tuple(bool(x) for x in leaves))
-
-
 class Masked(Transform):
     """Applies ``inner`` to the masked leaves only; other leaves pass unchanged.
 
@@ -166,7 +136,6 @@ class Masked(Transform):
 
     inner: Transform
     mask: Any = static()
-    takes_extra_args: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask", freeze_mask(self.mask))
@@ -175,27 +144,22 @@ class Masked(Transform):
         flags = mask_leaves("masked", self.mask, params)
         return self.inner.init_state(select_leaves("masked", params, flags))
 
+    def parts(self, state: State, count: jax.Array) -> Iterator[tuple[Transform, State, Any]]:
+        yield self.inner, state, count
+
     def step(
-        self,
-        updates: Updates,
-        state: State,
-        params: Params | None,
-        count: jax.Array,
-        **extra_args: Any,
+        self, updates: Updates, state: State, params: Params | None, ctx: Context
     ) -> tuple[Updates, State]:
         flags = mask_leaves("masked", self.mask, updates)
         chosen = select_leaves("masked", updates, flags)
         chosen_params = None if params is None else select_leaves("masked", params, flags)
-        new_chosen, state = call_step(self.inner, chosen, state, chosen_params, count, extra_args)
+        new_chosen, state = self.inner.step(chosen, state, chosen_params, ctx)
         return merge_leaves(updates, flags, new_chosen), state
 
     def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
         flags = mask_leaves("masked", self.mask, params)
         inner = iter(self.inner.packing_keys(select_leaves("masked", params, flags)))
         return [("masked", True, *next(inner)) if f else ("masked", False) for f in flags]
-
-    def completed_step(self, state: State) -> jax.Array | None:
-        return self.inner.completed_step(state)
 
 
 def masked(inner: Any, mask: MaskLike) -> Masked:
@@ -209,3 +173,106 @@ def masked(inner: Any, mask: MaskLike) -> Masked:
         Array([1., 1.], dtype=float32)
     """
     return Masked(as_transform(inner), mask)
+
+
+# ---------------------------------------------------------------------------------------
+# Parallel branches
+
+
+def product(*xs: jax.Array) -> jax.Array:
+    """x₁·x₂·…: the branches' outputs multiplied (e.g. m̂ times RMSProp's 1/(√v̂ + ε))."""
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x.astype(out.dtype)
+    return out
+
+
+def variance(m: jax.Array, v: jax.Array) -> jax.Array:
+    """v − |m|², clamped at 0 against rounding: the variance from the first two moments."""
+    m_sq = jnp.real(m) ** 2 + jnp.imag(m) ** 2 if jnp.iscomplexobj(m) else m * m
+    return jnp.maximum(v - m_sq.astype(v.dtype), 0)
+
+
+class Fork(Transform):
+    """Runs several transformations on the same update and combines their outputs.
+
+    Every branch sees the incoming update g, the parameters and the one step
+    counter; the outputs are combined leaf by leaf in at least float32 (``update``
+    returns the final updates in the gradients' dtypes):
+
+    $$ \\text{out} = \\operatorname{combine}(b_1(g), b_2(g), \\ldots) $$
+
+    So Adam is Momentum and RMSProp side by side: the bias-corrected first moment
+    m̂ times the preconditioner 1/(√v̂ + ε).
+
+    Attributes:
+        branches: the transformations run side by side.
+        combine: a function of one leaf from each branch (static): :func:`product`
+            (the default) or :func:`variance`, or any hashable function.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.fork(gdtx.identity(), gdtx.scale(3.0))  # g · 3g
+        >>> g = jnp.array([2.0])
+        >>> tx.update(g, tx.init(g))[0]
+        Array([12.], dtype=float32)
+    """
+
+    branches: tuple[Transform, ...]
+    combine: Callable[..., jax.Array] = static(default=product)
+
+    def init_state(self, params: Params) -> tuple[State, ...]:
+        return tuple(tx.init_state(params) for tx in self.branches)
+
+    def parts(self, state: State, count: jax.Array) -> Iterator[tuple[Transform, State, Any]]:
+        return ((tx, s, count) for tx, s in zip(self.branches, state, strict=True))
+
+    def step(
+        self, updates: Updates, state: tuple[State, ...], params: Params | None, ctx: Context
+    ) -> tuple[Updates, tuple[State, ...]]:
+        outs, new_state = [], []
+        for tx, s in zip(self.branches, state, strict=True):
+            out, s = tx.step(updates, s, params, ctx)
+            outs.append(out)
+            new_state.append(s)
+
+        def leaf(*xs: jax.Array) -> jax.Array:
+            return self.combine(*[x.astype(compute_dtype(x.dtype)) for x in xs])
+
+        return map_leaves(leaf, *outs), tuple(new_state)
+
+
+def fork(*branches: Any, combine: Callable[..., jax.Array] = product) -> Fork:
+    """Runs transformations side by side on the same update; see :class:`Fork`.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> momentum = gdtx.ema(0.9)  # m̂: the EWMA of g, bias-corrected
+        >>> rms = gdtx.chain(gdtx.ema(0.999, moment=2), gdtx.inverse_root(eps=1e-8))  # 1/(√v̂ + ε)
+        >>> adam = gdtx.fork(momentum, rms)  # m̂ / (√v̂ + ε): gdtx.scale_by_adam()
+        >>> g = jnp.array([0.5, -2.0])
+        >>> adam.update(g, adam.init(g))[0]
+        Array([ 1., -1.], dtype=float32)
+    """
+    if len(branches) < 2:
+        raise ValueError(f"fork: needs at least two branches, got {len(branches)}.")
+    return Fork(tuple(as_transform(tx) for tx in branches), combine)
+
+
+class Identity(Transform):
+    """Passes the updates through unchanged: out = g.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.identity()
+        >>> tx.update(jnp.ones(2), tx.init(jnp.ones(2)))[0]
+        Array([1., 1.], dtype=float32)
+    """
+
+    def step(
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, EmptyState]:
+        return updates, state
+
+
+identity = Identity

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ._base import OptState, Params, Transform, Updates, call_step, static
+from ._base import Context, Params, State, Transform, Updates, static
 from ._combine import as_transform
-from ._moments import bias_correction, ewma_step
+from ._moments import correction_factor, ewma_step
 from ._tree import global_norm
 from ._validate import check_positive_int, check_range
 
@@ -65,7 +66,6 @@ class ApplyIfFinite(Transform):
     max_consecutive_errors: int | None = static(default=None)
     spike_factor: Any = None
     spike_decay: Any = 0.99
-    takes_extra_args: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inner", as_transform(self.inner))
@@ -77,11 +77,6 @@ class ApplyIfFinite(Transform):
             check_range("apply_if_finite", "spike_factor", self.spike_factor, 1.0, low_open=True)
         check_range("apply_if_finite", "spike_decay", self.spike_decay, 0.0, 1.0, high_open=True)
 
-    def current_learning_rate(self, state: OptState) -> jax.Array:
-        """The inner optimizer's learning rate at its own count of applied steps."""
-        applied = jnp.asarray(state.count) - state.inner.skipped
-        return self.inner.current_learning_rate(OptState(count=applied, inner=state.inner.inner))
-
     def init_state(self, params: Params) -> FiniteState:
         zero = jnp.zeros([], jnp.int32)
         return FiniteState(
@@ -91,23 +86,18 @@ class ApplyIfFinite(Transform):
             norm_avg=jnp.zeros([], jnp.result_type(float)),
         )
 
-    def completed_step(self, state: FiniteState) -> jax.Array | None:
-        return self.inner.completed_step(state.inner)
+    def parts(self, state: State, count: jax.Array) -> Iterator[tuple[Transform, State, Any]]:
+        yield self.inner, state.inner, count - state.skipped
 
     def step(
-        self,
-        updates: Updates,
-        state: FiniteState,
-        params: Params | None,
-        count: jax.Array,
-        **extra_args: Any,
+        self, updates: Updates, state: FiniteState, params: Params | None, ctx: Context
     ) -> tuple[Updates, FiniteState]:
-        applied = count - state.skipped  # k: steps applied before this one
+        applied = ctx.count - state.skipped  # k: steps applied before this one
         finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(updates)]))
         norm = global_norm(updates).astype(state.norm_avg.dtype)
         bad = ~finite
         if self.spike_factor is not None:
-            n_hat = state.norm_avg / bias_correction(self.spike_decay, applied - 1)  # n̂
+            n_hat = state.norm_avg / correction_factor(self.spike_decay, applied - 1)  # n̂
             limit = jnp.asarray(self.spike_factor, norm.dtype) * n_hat
             bad = bad | ((applied > 0) & (norm > limit))  # ‖g‖ > c·n̂
         give_up = (
@@ -117,8 +107,8 @@ class ApplyIfFinite(Transform):
         )
         skip = bad & ~give_up
 
-        new_updates, new_inner = call_step(
-            self.inner, updates, state.inner, params, applied, extra_args
+        new_updates, new_inner = self.inner.step(
+            updates, state.inner, params, ctx.with_count(applied)
         )
         out = jax.tree.map(lambda u: jnp.where(skip, jnp.zeros_like(u), u), new_updates)
         inner = jax.tree.map(lambda new, old: jnp.where(skip, old, new), new_inner, state.inner)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from ._base import EmptyState, Params, State, Transform, Updates, call_step, static
+from ._base import Context, EmptyState, Params, State, Transform, Updates, static
 from ._combine import as_transform
 from ._layout import leaf_view, merge_leaves, select_leaves
 
@@ -38,11 +38,8 @@ class SetToZero(Transform):
         Array([0., 0.], dtype=float32)
     """
 
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         return jax.tree.map(jnp.zeros_like, updates), state
 
@@ -157,8 +154,7 @@ class Partition(Transform):
     their enclosing subtrees' paths. Each group's transformation sees its
     leaves as a list and keeps state for them alone, so a frozen group
     (``set_to_zero()``) carries no state. All groups share the optimizer's step
-    counter; a group that accumulates gradients (``accumulate``) decides when
-    it advances.
+    counter.
 
     Attributes:
         transforms: the transformations, in the order of ``names``.
@@ -169,7 +165,6 @@ class Partition(Transform):
     transforms: tuple[Transform, ...]
     names: tuple[str, ...] = static()
     labels: Any = static()
-    takes_extra_args: ClassVar[bool] = True
 
     def _groups(self, params: Params) -> tuple[str, ...]:
         return leaf_labels(self.labels, leaf_view(params), self.names)
@@ -181,13 +176,11 @@ class Partition(Transform):
             for name, tx in zip(self.names, self.transforms, strict=True)
         }
 
+    def parts(self, state: State, count: jax.Array) -> Iterator[tuple[Transform, State, Any]]:
+        return ((tx, state[n], count) for n, tx in zip(self.names, self.transforms, strict=True))
+
     def step(
-        self,
-        updates: Updates,
-        state: dict[str, State],
-        params: Params | None,
-        count: jax.Array,
-        **extra_args: Any,
+        self, updates: Updates, state: dict[str, State], params: Params | None, ctx: Context
     ) -> tuple[Updates, dict[str, State]]:
         labels = self._groups(updates)
         merged = updates
@@ -197,7 +190,7 @@ class Partition(Transform):
             sub_params = (
                 None if params is None else select_leaves("partition", params, labels, name)
             )
-            out, new_state[name] = call_step(tx, group, state[name], sub_params, count, extra_args)
+            out, new_state[name] = tx.step(group, state[name], sub_params, ctx)
             merged = merge_leaves(merged, labels, out, name)
         return merged, new_state
 
@@ -210,15 +203,6 @@ class Partition(Transform):
                 k + next(inner) if lab == name else k for k, lab in zip(keys, labels, strict=True)
             ]
         return keys
-
-    def completed_step(self, state: dict[str, State]) -> jax.Array | None:
-        # A group that accumulates gradients decides when an optimizer step is complete
-        # (the first such group in label order; groups that accumulate should share k).
-        for name, tx in zip(self.names, self.transforms, strict=True):
-            done = tx.completed_step(state[name])
-            if done is not None:
-                return done
-        return None
 
 
 def partition(transforms: Mapping[str, Any], labels: Any) -> Partition:

@@ -94,11 +94,11 @@ class Layout:
         return len(self.leaf_indices) == self.treedef.num_leaves
 
     def view(self) -> Any:
-        """The leaves as ``jax.ShapeDtypeStruct``: the tree if complete, else a list.
+        """The leaves as ``jax.ShapeDtypeStruct``, in the parameters' tree.
 
-        This is what a per-leaf optimizer would see: the whole parameter tree, or
-        the list of selected leaves that ``masked`` and ``partition`` hand on.
-        Masks and labels are evaluated on it.
+        This is what a per-leaf optimizer would see: the whole parameter tree, or,
+        inside ``masked`` and ``partition``, the tree with ``None`` in place of the
+        leaves the group does not hold. Masks and labels are evaluated on it.
         """
         structs = {
             i: jax.ShapeDtypeStruct(shape, b.dtype)
@@ -109,8 +109,8 @@ class Layout:
 
     def arrange(self, by_index: dict[int, Any]) -> Any:
         """Leaves given by tree index, arranged as :meth:`view` arranges them."""
-        leaves = [by_index[i] for i in self.leaf_indices]
-        return jax.tree.unflatten(self.treedef, leaves) if self.complete else leaves
+        leaves = [by_index.get(i) for i in range(self.treedef.num_leaves)]
+        return jax.tree.unflatten(self.treedef, leaves)
 
     def subset(self, which: Sequence[int]) -> Layout:
         """The layout of some of the buffers (by position)."""
@@ -177,12 +177,16 @@ def _uniform_buffers(owner: str, layout: Layout, flags: Sequence[Any]) -> list[A
 
 
 def select_leaves(owner: str, tree: Any, flags: Sequence[Any], value: Any = True) -> Any:
-    """The leaves whose flag equals ``value``: a list, or a :class:`Packed` of their buffers."""
+    """The leaves whose flag equals ``value``: the tree with ``None`` in place of the
+    others (an empty subtree, as in Equinox's filtered trees), or a :class:`Packed` of
+    their buffers."""
     if isinstance(tree, Packed):
         per_buffer = _uniform_buffers(owner, tree.layout, flags)
         keep = [k for k, f in enumerate(per_buffer) if f == value]
         return Packed(tuple(tree.buffers[k] for k in keep), tree.layout.subset(keep))
-    return [x for x, f in zip(jax.tree.leaves(tree), flags, strict=True) if f == value]
+    leaves, treedef = jax.tree.flatten(tree)
+    kept = [x if f == value else None for x, f in zip(leaves, flags, strict=True)]
+    return jax.tree.unflatten(treedef, kept)
 
 
 def merge_leaves(tree: Any, flags: Sequence[Any], new: Any, value: Any = True) -> Any:
@@ -195,7 +199,7 @@ def merge_leaves(tree: Any, flags: Sequence[Any], new: Any, value: Any = True) -
         ]
         return Packed(tuple(merged), tree.layout)
     leaves, treedef = jax.tree.flatten(tree)
-    it = iter(new)
+    it = iter(jax.tree.leaves(new))
     merged = [next(it) if f == value else x for x, f in zip(leaves, flags, strict=True)]
     return jax.tree.unflatten(treedef, merged)
 

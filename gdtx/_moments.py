@@ -1,32 +1,36 @@
-"""The one EWMA and the one bias correction, used by every block that needs them.
+r"""Moments of the update stream: the one EWMA, the one bias correction, and accumulators.
 
 Notation (README.md, "Notation"): g is the incoming update, β a decay rate,
-t = count + 1 the step number counted from 1.
+t = count + 1 the step number counted from 1. Every block here outputs the
+quantity it keeps (m, v, or their running maximum), so that a chain can pass it on:
+Momentum is ``ema(β₁)``; RMSProp's preconditioner is ``ema(β₂, moment=2)`` followed
+by ``inverse_root``; Adam runs both side by side (``fork``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ._base import compute_dtype, hyper
-from ._tree import map_leaves
+from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
+from ._combine import Chain
+from ._tree import abs_sq, elementwise, map_leaves, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
 
 
 def ewma_step(moment: Any, x: Any, beta: Any) -> Any:
-    """One step of the exponentially weighted moving average, leaf by leaf.
+    r"""One step of the exponentially weighted moving average, leaf by leaf.
 
-    $$ m \\leftarrow \\beta\\, m + (1-\\beta)\\, x $$
+    $$ m \leftarrow \beta\, m + (1-\beta)\, x $$
 
     Computed in at least float32 and returned in each moment's dtype, so that a
     bfloat16 moment does not round β = 0.999 to 1.
 
     Args:
         moment: pytree of running averages m.
-        x: pytree of new values (g, or g² for a second moment).
+        x: pytree of new values (g, or |g|² for a second moment).
         beta: the decay rate β in [0, 1).
 
     Returns:
@@ -42,10 +46,10 @@ def ewma_step(moment: Any, x: Any, beta: Any) -> Any:
     return map_leaves(leaf, moment, x)
 
 
-def bias_correction(beta: Any, count: jax.Array) -> jax.Array:
-    """The factor 1 − βᵗ that removes the zero-initialisation bias of an EWMA.
+def correction_factor(beta: Any, count: jax.Array) -> jax.Array:
+    r"""The factor 1 − βᵗ by which an EWMA started at zero underestimates its input.
 
-    $$ 1 - \\beta^t = -\\operatorname{expm1}(t \\log \\beta), \\qquad t = \\text{count} + 1 $$
+    $$ 1 - \beta^t = -\operatorname{expm1}(t \log \beta), \qquad t = \text{count} + 1 $$
 
     Computed through ``expm1`` in the default float dtype: 1 − βᵗ formed by
     subtraction loses up to five digits in float32 when β is near 1.
@@ -63,15 +67,266 @@ def bias_correction(beta: Any, count: jax.Array) -> jax.Array:
     return -jnp.expm1(t * jnp.log(b))  # 1 − βᵗ
 
 
-def debiased(moment: Any, beta: Any, count: jax.Array) -> Any:
-    """Divides each leaf by the bias correction: m̂ = m / (1 − βᵗ)."""
-    corr = bias_correction(beta, count)
+class MState(NamedTuple):
+    """State of a first-moment block.
 
-    def leaf(m: jax.Array) -> jax.Array:
-        ct = compute_dtype(m.dtype)
-        return (m.astype(ct) / corr.astype(ct)).astype(m.dtype)  # m̂ = m / (1−βᵗ)
+    Attributes:
+        m: the running first moment, one array per parameter.
+    """
 
-    return map_leaves(leaf, moment)
+    m: Any
+
+
+class VState(NamedTuple):
+    """State of a second-moment block.
+
+    Attributes:
+        v: the running second moment (or sum of squares, or infinity norm), real.
+    """
+
+    v: Any
+
+
+class Ema(Transform):
+    r"""The exponentially weighted moving average of g (first moment) or of |g|² (second).
+
+    $$ m \leftarrow \beta m + (1-\beta) g, \qquad \text{out} = m
+       \qquad\text{or, with } \texttt{moment=2}, \qquad
+       v \leftarrow \beta v + (1-\beta) |g|^2, \qquad \text{out} = v $$
+
+    The one EWMA block: Momentum's m and RMSProp's and Adam's v. m starts at 0 and
+    v at ``initial``; state fields are named ``m`` and ``v`` after the symbols.
+    Follow it with :class:`BiasCorrection` to remove the start's bias (the function
+    :func:`ema` does so by default, as Optax's ``ema``).
+
+    Attributes:
+        decay: β in [0, 1).
+        moment: 1 averages g (state ``m``, in the parameter's dtype by default);
+            2 averages |g|² (state ``v``, real and at least float32 by default).
+        initial: the starting value of v (≥ 0); m always starts at 0.
+        dtype: the state's dtype, or ``None`` for the defaults above.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.ema(0.9, debias=False)
+        >>> g = jnp.ones(2)
+        >>> tx.update(g, tx.init(g))[0].round(6)
+        Array([0.1, 0.1], dtype=float32)
+    """
+
+    decay: Any
+    moment: int = static(default=1)
+    initial: Any = 0.0
+    dtype: Any = static(default=None)
+
+    def __post_init__(self) -> None:
+        check_range("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
+        if self.moment not in (1, 2):
+            raise ValueError(f"ema: `moment` must be 1 or 2, got {self.moment!r}.")
+        check_range("ema", "initial", self.initial, 0.0)
+
+    def init_state(self, params: Params) -> MState | VState:
+        if self.moment == 1:
+            return MState(m=zeros_like_tree(params, self.dtype))
+        # zeros laid out like the parameters plus the initial value, not jnp.full_like:
+        # a constant would lose the parameters' sharding under jit.
+        v = jax.tree.map(
+            lambda z: z + hyper(self.initial, z.dtype), v_zeros_like_tree(params, self.dtype)
+        )
+        return VState(v=v)
+
+    def step(
+        self, updates: Updates, state: MState | VState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, MState | VState]:
+        if isinstance(state, MState):
+            m = ewma_step(state.m, updates, self.decay)  # m ← β·m + (1−β)·g
+            return m, MState(m=m)
+        v = ewma_step(state.v, abs_sq(updates), self.decay)  # v ← β·v + (1−β)·|g|²
+        return v, VState(v=v)
+
+
+class BiasCorrection(Transform):
+    r"""Removes the zero-start bias of an EWMA with decay β (Kingma & Ba, 2015, §3).
+
+    $$ \text{out} = \frac{g}{1 - \beta^t} $$
+
+    where g is the incoming stream (an EWMA's m or v). 1 − βᵗ is formed as
+    −expm1(t·log β) in the default float dtype (see :func:`correction_factor`).
+
+    Attributes:
+        decay: the β of the EWMA it follows, in [0, 1).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.chain(gdtx.ema(0.9, debias=False), gdtx.bias_correction(0.9))
+        >>> g = jnp.array([3.0])
+        >>> tx.update(g, tx.init(g))[0].round(6)  # 0.1·3 / (1 − 0.9)
+        Array([3.], dtype=float32)
+    """
+
+    decay: Any
+
+    def __post_init__(self) -> None:
+        check_range("bias_correction", "decay", self.decay, 0.0, 1.0, high_open=True)
+
+    def step(
+        self, updates: Updates, state: Any, params: Params | None, ctx: Context
+    ) -> tuple[Updates, Any]:
+        c = correction_factor(self.decay, ctx.count)  # 1 − βᵗ
+        return elementwise(lambda x: x / c.astype(x.dtype), updates), state  # x / (1−βᵗ)
+
+
+class SumOfSquares(Transform):
+    r"""The running sum of squared updates (AdaGrad's accumulator; Duchi et al., 2011).
+
+    $$ v \leftarrow v + |g|^2, \qquad \text{out} = v $$
+
+    v starts at ``initial`` and is real, at least float32 by default.
+
+    Attributes:
+        initial: v₀ ≥ 0.
+        dtype: dtype of v (default: real, at least float32).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.sum_of_squares(initial=1.0)
+        >>> g = jnp.array([2.0])
+        >>> tx.update(g, tx.init(g))[0]
+        Array([5.], dtype=float32)
+    """
+
+    initial: Any = 0.0
+    dtype: Any = static(default=None)
+
+    def __post_init__(self) -> None:
+        check_range("sum_of_squares", "initial", self.initial, 0.0)
+
+    def init_state(self, params: Params) -> VState:
+        v = jax.tree.map(
+            lambda z: z + hyper(self.initial, z.dtype), v_zeros_like_tree(params, self.dtype)
+        )
+        return VState(v=v)
+
+    def step(
+        self, updates: Updates, state: VState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, VState]:
+        def add(v: jax.Array, x: jax.Array) -> jax.Array:
+            return (v.astype(x.dtype) + x).astype(v.dtype)  # v ← v + |g|²
+
+        v = map_leaves(add, state.v, abs_sq(updates))
+        return v, VState(v=v)
+
+
+class InfinityNorm(Transform):
+    r"""The exponentially weighted infinity norm of the updates (Adamax's u; Kingma & Ba, §7.1).
+
+    $$ v \leftarrow \max(\beta v,\; |g| + \varepsilon), \qquad \text{out} = v $$
+
+    The paper has no ε; PyTorch and Optax add it inside the max. The state field is
+    ``v`` (the paper's u), real and at least float32 by default.
+
+    Attributes:
+        decay: β in [0, 1).
+        eps: ε ≥ 0 inside the max.
+        dtype: dtype of v (default: real, at least float32).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.infinity_norm(0.5)
+        >>> s = tx.init(jnp.zeros(1))
+        >>> _, s = tx.update(jnp.array([-4.0]), s)
+        >>> tx.update(jnp.array([1.0]), s)[0]
+        Array([2.], dtype=float32)
+    """
+
+    decay: Any
+    eps: Any = 0.0
+    dtype: Any = static(default=None)
+
+    def __post_init__(self) -> None:
+        check_range("infinity_norm", "decay", self.decay, 0.0, 1.0, high_open=True)
+        check_range("infinity_norm", "eps", self.eps, 0.0)
+
+    def init_state(self, params: Params) -> VState:
+        return VState(v=v_zeros_like_tree(params, self.dtype))
+
+    def step(
+        self, updates: Updates, state: VState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, VState]:
+        def norm(v: jax.Array, g: jax.Array) -> jax.Array:
+            b = hyper(self.decay, v.dtype)
+            return jnp.maximum(b * v, jnp.abs(g).astype(v.dtype) + hyper(self.eps, v.dtype))
+
+        v = elementwise(norm, state.v, updates)  # v ← max(β·v, |g| + ε)
+        return v, VState(v=v)
+
+
+class VMaxState(NamedTuple):
+    """State of :class:`RunningMax`.
+
+    Attributes:
+        v_max: the largest value of the incoming stream so far, elementwise.
+    """
+
+    v_max: Any
+
+
+class RunningMax(Transform):
+    r"""The running elementwise maximum of its input (AMSGrad; Reddi et al., 2018).
+
+    $$ v_{max} \leftarrow \max(v_{max}, v), \qquad \text{out} = v_{max} $$
+
+    Placed after ``ema(β₂, moment=2)`` and before the bias correction, it takes the
+    maximum of the raw v, as the paper and ``torch.optim.Adam(amsgrad=True)`` do.
+
+    Attributes:
+        dtype: dtype of v_max (default: real, at least float32).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.running_max()
+        >>> s = tx.init(jnp.zeros(1))
+        >>> _, s = tx.update(jnp.array([4.0]), s)
+        >>> tx.update(jnp.array([1.0]), s)[0]
+        Array([4.], dtype=float32)
+    """
+
+    dtype: Any = static(default=None)
+
+    def init_state(self, params: Params) -> VMaxState:
+        return VMaxState(v_max=v_zeros_like_tree(params, self.dtype))
+
+    def step(
+        self, updates: Updates, state: VMaxState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, VMaxState]:
+        v_max = elementwise(jnp.maximum, state.v_max, updates)  # v_max ← max(v_max, v)
+        return v_max, VMaxState(v_max=v_max)
+
+
+def ema(
+    decay: Any,
+    debias: bool = True,
+    *,
+    moment: int = 1,
+    initial: Any = 0.0,
+    dtype: Any = None,
+) -> Transform:
+    """The EWMA of g (or of |g|² with ``moment=2``), bias-corrected by default.
+
+    ``ema(β)`` is ``chain(Ema(β), bias_correction(β))``; with ``debias=False`` it
+    is the :class:`Ema` block alone. Arguments as Optax's ``ema``.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.ema(0.9)
+        >>> g = jnp.array([2.0])
+        >>> tx.update(g, tx.init(g))[0].round(6)  # (0.1·2) / (1 − 0.9)
+        Array([2.], dtype=float32)
+    """
+    block = Ema(decay, moment, initial, dtype)
+    if not debias:
+        return block
+    return Chain((block, BiasCorrection(decay)))
 
 
 def ewma(
@@ -81,10 +336,10 @@ def ewma(
     debias: bool = False,
     start: Literal["zero", "first"] = "zero",
 ) -> jax.Array:
-    """The exponentially weighted moving average of a series, along its first axis.
+    r"""The exponentially weighted moving average of a series, along its first axis.
 
-    $$ S_0 = 0, \\quad S_t = \\beta S_{t-1} + (1-\\beta) Y_t, \\quad
-       \\hat S_t = S_t / (1-\\beta^t) $$
+    $$ S_0 = 0, \quad S_t = \beta S_{t-1} + (1-\beta) Y_t, \quad
+       \hat S_t = S_t / (1-\beta^t) $$
 
     The same arithmetic as every moment inside gdtx's optimizers.
 
@@ -118,10 +373,16 @@ def ewma(
     def body(s: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         y, count = inputs
         s = ewma_step(s, y, beta)
-        return s, (debiased(s, beta, count) if debias else s)
+        return s, (s / correction_factor(beta, count).astype(s.dtype) if debias else s)
 
     counts = jnp.arange(rest.shape[0], dtype=jnp.int32)
     _, out = jax.lax.scan(body, s0, (rest, counts))
     if start == "first":
         out = jnp.concatenate([s0[None], out])
     return out
+
+
+bias_correction = BiasCorrection
+sum_of_squares = SumOfSquares
+infinity_norm = InfinityNorm
+running_max = RunningMax

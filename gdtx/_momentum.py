@@ -1,4 +1,4 @@
-"""First-moment blocks: the EWMA of the update stream and heavy-ball trace momentum."""
+"""Momentum beyond the plain EWMA: heavy-ball trace momentum and Dozat's Nesterov EWMA."""
 
 from __future__ import annotations
 
@@ -7,60 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._base import Params, Transform, Updates, compute_dtype, hyper, static
-from ._moments import debiased, ewma_step
-from ._tree import tree_map_n, zeros_like_tree
+from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
+from ._moments import MState, ewma_step
+from ._tree import elementwise, tree_map_n, zeros_like_tree
 from ._validate import check_range
-
-
-class MState(NamedTuple):
-    """State of a first-moment block.
-
-    Attributes:
-        m: the running first moment, one array per parameter.
-    """
-
-    m: Any
-
-
-class Ema(Transform):
-    """The exponentially weighted moving average of the updates (momentum in EWMA form).
-
-    $$ m \\leftarrow \\beta m + (1-\\beta) g, \\qquad
-       \\text{out} = m \\;\\text{ or }\\; \\hat m = m / (1-\\beta^t) $$
-
-    Followed by a learning rate, this is Momentum as ``v ← β₁v + (1−β₁)g;
-    θ ← θ − αv``. Arguments are Optax's ``ema``.
-
-    Attributes:
-        decay: β in [0, 1).
-        debias: output m̂ = m / (1 − βᵗ) instead of m.
-        m_dtype: dtype of m (default: the parameter's).
-
-    Example:
-        >>> import jax.numpy as jnp, gdtx
-        >>> tx = gdtx.ema(0.9, debias=False)
-        >>> g = jnp.ones(2)
-        >>> tx.update(g, tx.init(g))[0].round(6)
-        Array([0.1, 0.1], dtype=float32)
-    """
-
-    decay: Any
-    debias: bool = static(default=True)
-    m_dtype: Any = static(default=None)
-
-    def __post_init__(self) -> None:
-        check_range("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
-
-    def init_state(self, params: Params) -> MState:
-        return MState(m=zeros_like_tree(params, self.m_dtype))
-
-    def step(
-        self, updates: Updates, state: MState, params: Params | None, count: jax.Array
-    ) -> tuple[Updates, MState]:
-        m = ewma_step(state.m, updates, self.decay)  # m ← β·m + (1−β)·g
-        out = debiased(m, self.decay, count) if self.debias else m  # m̂ = m / (1−βᵗ)
-        return out, MState(m=m)
 
 
 class Trace(Transform):
@@ -106,10 +56,10 @@ class Trace(Transform):
         return MState(m=zeros_like_tree(params, self.m_dtype))
 
     def step(
-        self, updates: Updates, state: MState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: MState, params: Params | None, ctx: Context
     ) -> tuple[Updates, MState]:
         # The first step has no dampening: with m₀ = 0, m₁ = β·0 + (1 − 0)·g = g.
-        tau = jnp.where(count == 0, 0.0, jnp.asarray(self.dampening, jnp.result_type(float)))
+        tau = jnp.where(ctx.count == 0, 0.0, jnp.asarray(self.dampening, jnp.result_type(float)))
 
         def leaf(g: jax.Array, m: jax.Array) -> tuple[jax.Array, jax.Array]:
             ct = compute_dtype(m.dtype)
@@ -123,5 +73,82 @@ class Trace(Transform):
         return out, MState(m=m)
 
 
-ema = Ema
+class NadamState(NamedTuple):
+    """State of :class:`NesterovEma`.
+
+    Attributes:
+        m: EWMA of g.
+        mu_prod: Π_t = μ₁·…·μ_t, the running product of the momentum schedule.
+    """
+
+    m: Any
+    mu_prod: jax.Array
+
+
+class NesterovEma(Transform):
+    r"""The first moment with Nesterov's look-ahead, bias-corrected (Dozat, 2016, "Incorporating
+    Nesterov Momentum into Adam").
+
+    $$ \mu_t = \beta_1\bigl(1 - \tfrac12\, 0.96^{t\psi}\bigr), \quad
+       \Pi_t = \Pi_{t-1}\mu_t, \quad
+       m \leftarrow \beta_1 m + (1-\beta_1) g, $$
+    $$ \text{out} = \frac{1-\mu_t}{1-\Pi_t}\, g
+       + \frac{\mu_{t+1}}{1-\Pi_t\,\mu_{t+1}}\, m $$
+
+    NAdam is this times RMSProp's bias-corrected preconditioner 1/(√v̂ + ε).
+    ψ = ``momentum_decay`` (0.004 in the paper and in PyTorch). With
+    ``momentum_decay=None`` the schedule is constant, μ_t = β₁, which is
+    Optax's ``nadam``.
+
+    Attributes:
+        decay: β₁ in [0, 1).
+        momentum_decay: ψ ≥ 0, or ``None`` for a constant μ_t = β₁.
+        dtype: dtype of m (default: the parameter's).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.nesterov_ema(0.9, momentum_decay=None)
+        >>> g = jnp.array([1.0])
+        >>> tx.update(g, tx.init(g))[0].round(6)  # (1−β₁)/(1−β₁) + β₁(1−β₁)/(1−β₁²)
+        Array([1.473684], dtype=float32)
+    """
+
+    decay: Any = 0.9
+    momentum_decay: Any = 4e-3
+    dtype: Any = static(default=None)
+
+    def __post_init__(self) -> None:
+        check_range("nesterov_ema", "decay", self.decay, 0.0, 1.0, high_open=True)
+        if self.momentum_decay is not None:
+            check_range("nesterov_ema", "momentum_decay", self.momentum_decay, 0.0)
+
+    def _mu(self, t: jax.Array) -> jax.Array:
+        b1 = hyper(self.decay, t.dtype)
+        if self.momentum_decay is None:
+            return b1
+        psi = hyper(self.momentum_decay, t.dtype)
+        return b1 * (1 - 0.5 * jnp.exp(t * psi * jnp.log(hyper(0.96, t.dtype))))  # μ_t
+
+    def init_state(self, params: Params) -> NadamState:
+        return NadamState(
+            m=zeros_like_tree(params, self.dtype), mu_prod=jnp.ones([], jnp.result_type(float))
+        )
+
+    def step(
+        self, updates: Updates, state: NadamState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, NadamState]:
+        t = ctx.count.astype(state.mu_prod.dtype) + 1
+        mu, mu_next = self._mu(t), self._mu(t + 1)
+        mu_prod = state.mu_prod * mu  # Π_t = Π_{t−1}·μ_t
+        m = ewma_step(state.m, updates, self.decay)  # m ← β₁·m + (1−β₁)·g
+        coef_g = (1 - mu) / (1 - mu_prod)  # (1−μ_t)/(1−Π_t)
+        coef_m = mu_next / (1 - mu_prod * mu_next)  # μ_{t+1}/(1−Π_t·μ_{t+1})
+
+        def out(g: jax.Array, m: jax.Array) -> jax.Array:
+            return coef_g.astype(m.dtype) * g + coef_m.astype(m.dtype) * m
+
+        return elementwise(out, updates, m), NadamState(m=m, mu_prod=mu_prod)
+
+
 trace = Trace
+nesterov_ema = NesterovEma

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._base import Params, Transform, Updates, static
+from ._base import Context, Params, Transform, Updates, static
 from ._validate import check_positive_int, check_range
 
 
@@ -60,7 +60,7 @@ class ReduceOnPlateau(Transform):
     cooldown: Any = 0
     accumulation_size: int = static(default=1)
     min_scale: Any = 0.0
-    takes_extra_args: ClassVar[bool] = True
+    extra_args: ClassVar[tuple[str, ...]] = ("value",)
 
     def __post_init__(self) -> None:
         check_range(
@@ -86,19 +86,14 @@ class ReduceOnPlateau(Transform):
         )
 
     def step(
-        self,
-        updates: Updates,
-        state: PlateauState,
-        params: Params | None,
-        count: jax.Array,
-        **extra_args: Any,
+        self, updates: Updates, state: PlateauState, params: Params | None, ctx: Context
     ) -> tuple[Updates, PlateauState]:
-        if "value" not in extra_args:
+        if "value" not in ctx.extra:
             raise ValueError(
                 "reduce_on_plateau needs the loss: call update(grads, state, params, value=loss)."
             )
         f = state.scale.dtype
-        loss_sum = state.loss_avg + jnp.asarray(extra_args["value"]).astype(f)
+        loss_sum = state.loss_avg + jnp.asarray(ctx.extra["value"]).astype(f)
         window = state.window + 1
         decide = window >= self.accumulation_size
         avg = loss_sum / window.astype(f)

@@ -1,4 +1,9 @@
-"""Accumulator-scaled steps: RMSProp, AdaGrad and Adadelta.
+r"""Preconditioners built on second moments: RMSProp, AdaGrad and Adadelta.
+
+The shared step of the three is :class:`InverseRoot`, which turns an accumulated
+second moment into the factor 1/(√v + ε) that multiplies g. Each algorithm is then
+``fork(identity(), chain(<accumulator of |g|²>, inverse_root(...)))``: the update
+times its preconditioner.
 
 Second moments use |g|², so complex parameters get real, non-negative
 accumulators, as in the literature on complex-valued optimisation.
@@ -11,47 +16,141 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._base import Params, Transform, Updates, hyper, static
-from ._moments import bias_correction, ewma_step
-from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree, zeros_like_tree
+from ._base import Context, Params, Transform, Updates, hyper, static
+from ._combine import Chain, Fork, Identity, variance
+from ._moments import BiasCorrection, Ema, SumOfSquares, ewma_step
+from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree
 from ._validate import check_range
 
 
-def _denominator(v: jax.Array, eps: Any, eps_in_sqrt: bool) -> jax.Array:
-    """√(v + ε) or √v + ε."""
-    e = hyper(eps, v.dtype)
-    return jnp.sqrt(v + e) if eps_in_sqrt else jnp.sqrt(v) + e
+class InverseRoot(Transform):
+    r"""The preconditioner of adaptive methods: the inverse root of a second moment.
 
+    $$ \text{out} = \frac{1}{\sqrt{v + \varepsilon_{root}} + \varepsilon}
+       \qquad\text{(or } \frac{1}{v + \varepsilon_{root} + \varepsilon}
+       \text{ with } \texttt{power=1}\text{)} $$
 
-def _accumulate(v: jax.Array, x: jax.Array) -> jax.Array:
-    """v + x in x's (compute) precision, stored in v's dtype."""
-    return (v.astype(x.dtype) + x).astype(v.dtype)
-
-
-class RmsState(NamedTuple):
-    """State of :class:`ScaleByRms`.
+    where v is the incoming stream (an accumulated second moment). Where the
+    denominator is 0 (a coordinate that has only seen zero gradients, with ε = 0)
+    the output is 0, so the step there is 0; NaN stays NaN.
 
     Attributes:
-        m: EWMA of g (only when centred, else ``None``).
-        v: EWMA of |g|².
+        eps: ε ≥ 0, outside the root.
+        eps_root: ε_root ≥ 0, inside the root.
+        power: the root: 0.5 (square root) or 1 (none; Adamax's infinity norm).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.inverse_root()
+        >>> v = jnp.array([4.0, 0.0])
+        >>> tx.update(v, tx.init(v))[0]
+        Array([0.5, 0. ], dtype=float32)
     """
 
-    m: Any
-    v: Any
+    eps: Any = 0.0
+    eps_root: Any = 0.0
+    power: float = static(default=0.5)
+
+    def __post_init__(self) -> None:
+        check_range("inverse_root", "eps", self.eps, 0.0)
+        check_range("inverse_root", "eps_root", self.eps_root, 0.0)
+        if self.power not in (0.5, 1, 1.0):
+            raise ValueError(f"inverse_root: `power` must be 0.5 or 1, got {self.power!r}.")
+
+    def step(
+        self, updates: Updates, state: Any, params: Params | None, ctx: Context
+    ) -> tuple[Updates, Any]:
+        def inverse(v: jax.Array) -> jax.Array:
+            v = v + hyper(self.eps_root, v.dtype)
+            root = jnp.sqrt(v) if self.power == 0.5 else v
+            return safe_div(jnp.ones_like(v), root + hyper(self.eps, v.dtype))  # 1/(√v + ε)
+
+        return elementwise(inverse, updates), state
 
 
-class ScaleByRms(Transform):
-    """Divides by the root mean square of past updates (RMSProp; Tieleman & Hinton, 2012).
-
-    $$ v \\leftarrow \\beta v + (1-\\beta) g^2, \\quad
-       m \\leftarrow \\beta m + (1-\\beta) g \\;\\text{(centred)}, \\quad
-       \\text{out} = \\frac{g}{\\sqrt{\\hat v - \\hat m^2 + \\varepsilon}}
-       \\;\\text{ or }\\; \\frac{g}{\\sqrt{\\hat v - \\hat m^2} + \\varepsilon} $$
-
-    v starts at ``initial_scale``; m̂ = m² term only when centred (Graves,
-    2013); v̂ = v / (1 − βᵗ) and m̂ likewise only with ``bias_correction``.
+class DState(NamedTuple):
+    """State of :class:`ScaleByStepRms`.
 
     Attributes:
+        d: EWMA of the squared output steps (Zeiler's E[Δθ²]).
+    """
+
+    d: Any
+
+
+class ScaleByStepRms(Transform):
+    r"""Adadelta's unit correction: multiplies by the RMS of past steps (Zeiler, 2012).
+
+    $$ \Delta = \sqrt{d + \varepsilon}\; x, \qquad
+       d \leftarrow \rho d + (1-\rho) |\Delta|^2, \qquad \text{out} = \Delta $$
+
+    where x = g/√(v + ε) is the RMSProp-scaled gradient, so that Δ has the units of θ
+    (arXiv:1212.5701, Algorithm 1).
+
+    Attributes:
+        rho: ρ in [0, 1).
+        eps: ε > 0 (it also sets the size of the first steps).
+        dtype: dtype of d (default: real, at least float32).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_step_rms(rho=0.9, eps=1e-4)
+        >>> x = jnp.array([1.0])
+        >>> tx.update(x, tx.init(x))[0]  # √ε · x
+        Array([0.01], dtype=float32)
+    """
+
+    rho: Any = 0.95
+    eps: Any = 1e-6
+    dtype: Any = static(default=None)
+
+    def __post_init__(self) -> None:
+        check_range("scale_by_step_rms", "rho", self.rho, 0.0, 1.0, high_open=True)
+        check_range("scale_by_step_rms", "eps", self.eps, 0.0, low_open=True)
+
+    def init_state(self, params: Params) -> DState:
+        return DState(d=v_zeros_like_tree(params, self.dtype))
+
+    def step(
+        self, updates: Updates, state: DState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, DState]:
+        def delta(x: jax.Array, d: jax.Array) -> jax.Array:
+            return jnp.sqrt(d + hyper(self.eps, d.dtype)).astype(x.dtype) * x  # Δ = √(d+ε)·x
+
+        out = elementwise(delta, updates, state.d)
+        d = ewma_step(state.d, abs_sq(out), self.rho)  # d ← ρ·d + (1−ρ)·|Δ|²
+        return out, DState(d=d)
+
+
+def _eps_pair(eps: Any, eps_in_sqrt: bool) -> tuple[Any, Any]:
+    """(ε outside the root, ε inside it) for an ε placed inside or outside."""
+    return (0.0, eps) if eps_in_sqrt else (eps, 0.0)
+
+
+def scale_by_rms(
+    decay: Any = 0.9,
+    eps: Any = 1e-8,
+    initial_scale: Any = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    bias_correction: bool = False,
+    *,
+    m_dtype: Any = None,
+    v_dtype: Any = None,
+) -> Fork:
+    r"""Divides by the root mean square of past updates (RMSProp; Tieleman & Hinton, 2012).
+
+    $$ v \leftarrow \beta v + (1-\beta) |g|^2, \qquad
+       \text{out} = \frac{g}{\sqrt{\hat v + \varepsilon}}
+       \;\text{ or }\; \frac{g}{\sqrt{\hat v} + \varepsilon} $$
+
+    With ``centered`` (Graves, 2013), also m ← βm + (1 − β)g and v̂ − |m̂|² replaces
+    v̂. v starts at ``initial_scale``; v̂ = v/(1 − βᵗ) (and m̂ likewise) only with
+    ``bias_correction``, else v̂ = v.
+
+    The chain: ``fork(identity(), chain(ema(β, moment=2), inverse_root(ε)))``.
+
+    Args:
         decay: β in [0, 1).
         eps: ε ≥ 0.
         initial_scale: the initial value of v (≥ 0).
@@ -61,6 +160,9 @@ class ScaleByRms(Transform):
         m_dtype: dtype of m (default: the parameter's).
         v_dtype: dtype of v (default: real, at least float32).
 
+    Returns:
+        The transformation.
+
     Example:
         >>> import jax.numpy as jnp, gdtx
         >>> tx = gdtx.scale_by_rms(decay=0.9, eps=0.0)
@@ -68,75 +170,45 @@ class ScaleByRms(Transform):
         >>> round(float(tx.update(g, tx.init(g))[0][0]), 4)  # 2 / √(0.1·4)
         3.1623
     """
+    check_range("scale_by_rms", "decay", decay, 0.0, 1.0, high_open=True)
+    check_range("scale_by_rms", "eps", eps, 0.0)
+    check_range("scale_by_rms", "initial_scale", initial_scale, 0.0)
 
-    decay: Any = 0.9
-    eps: Any = 1e-8
-    initial_scale: Any = 0.0
-    eps_in_sqrt: bool = static(default=True)
-    centered: bool = static(default=False)
-    bias_correction: bool = static(default=False)
-    m_dtype: Any = static(default=None)
-    v_dtype: Any = static(default=None)
+    def debiased(block: Transform) -> Transform:
+        return Chain((block, BiasCorrection(decay))) if bias_correction else block
 
-    def __post_init__(self) -> None:
-        check_range("scale_by_rms", "decay", self.decay, 0.0, 1.0, high_open=True)
-        check_range("scale_by_rms", "eps", self.eps, 0.0)
-        check_range("scale_by_rms", "initial_scale", self.initial_scale, 0.0)
-
-    def init_state(self, params: Params) -> RmsState:
-        # zeros (laid out like the parameters) plus the initial value, not jnp.full_like:
-        # a constant would lose the parameters' sharding under jit.
-        v = jax.tree.map(
-            lambda z: z + hyper(self.initial_scale, z.dtype),
-            v_zeros_like_tree(params, self.v_dtype),
-        )
-        m = zeros_like_tree(params, self.m_dtype) if self.centered else None
-        return RmsState(m=m, v=v)
-
-    def step(
-        self, updates: Updates, state: RmsState, params: Params | None, count: jax.Array
-    ) -> tuple[Updates, RmsState]:
-        v = ewma_step(state.v, abs_sq(updates), self.decay)  # v ← β·v + (1−β)·|g|²
-        m = ewma_step(state.m, updates, self.decay) if self.centered else None  # m ← β·m + (1−β)·g
-        c = bias_correction(self.decay, count) if self.bias_correction else jnp.ones([])
-
-        def out(g: jax.Array, v: jax.Array, *m: jax.Array) -> jax.Array:
-            v_hat = v / c.astype(v.dtype)  # v̂ = v / (1−βᵗ)
-            if m:
-                m_hat = m[0] / c.astype(m[0].dtype)
-                # v̂ − |m̂|², clamped at 0 against rounding
-                v_hat = jnp.maximum(v_hat - (jnp.real(m_hat) ** 2 + jnp.imag(m_hat) ** 2), 0)
-            return safe_div(g, _denominator(v_hat, self.eps, self.eps_in_sqrt), eps=self.eps)
-
-        trees = (updates, v, m) if self.centered else (updates, v)
-        return elementwise(out, updates, *trees), RmsState(m=m, v=v)
+    second: Transform = debiased(Ema(decay, moment=2, initial=initial_scale, dtype=v_dtype))
+    if centered:
+        first = debiased(Ema(decay, moment=1, dtype=m_dtype))
+        second = Fork((second, first), variance)  # v̂ − |m̂|²
+    return Fork((Identity(), Chain((second, InverseRoot(*_eps_pair(eps, eps_in_sqrt))))))
 
 
-class VState(NamedTuple):
-    """State of :class:`ScaleByRss`.
+def scale_by_rss(
+    initial_accumulator_value: Any = 0.0,
+    eps: Any = 1e-10,
+    eps_in_sqrt: bool = False,
+    *,
+    v_dtype: Any = None,
+) -> Fork:
+    r"""Divides by the root of the sum of squared past updates (AdaGrad; Duchi et al., 2011).
 
-    Attributes:
-        v: the running sum of |g|².
-    """
-
-    v: Any
-
-
-class ScaleByRss(Transform):
-    """Divides by the root of the sum of squared past updates (AdaGrad; Duchi et al., 2011).
-
-    $$ v \\leftarrow v + g^2, \\qquad
-       \\text{out} = \\frac{g}{\\sqrt v + \\varepsilon}
-       \\;\\text{ or }\\; \\frac{g}{\\sqrt{v + \\varepsilon}} $$
+    $$ v \leftarrow v + |g|^2, \qquad
+       \text{out} = \frac{g}{\sqrt v + \varepsilon}
+       \;\text{ or }\; \frac{g}{\sqrt{v + \varepsilon}} $$
 
     v starts at ``initial_accumulator_value``. Where v = 0 (a coordinate that
-    has only seen zero gradients) the output is 0.
+    has only seen zero gradients, ε = 0) the output is 0. The chain:
+    ``fork(identity(), chain(sum_of_squares(v₀), inverse_root(ε)))``.
 
-    Attributes:
+    Args:
         initial_accumulator_value: v₀ ≥ 0.
         eps: ε ≥ 0.
         eps_in_sqrt: ε inside the root (Optax) or outside (the paper, PyTorch).
         v_dtype: dtype of v (default: real, at least float32).
+
+    Returns:
+        The transformation.
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -145,61 +217,28 @@ class ScaleByRss(Transform):
         >>> tx.update(g, tx.init(g))[0]
         Array([1.], dtype=float32)
     """
-
-    initial_accumulator_value: Any = 0.0
-    eps: Any = 1e-10
-    eps_in_sqrt: bool = static(default=False)
-    v_dtype: Any = static(default=None)
-
-    def __post_init__(self) -> None:
-        check_range(
-            "scale_by_rss", "initial_accumulator_value", self.initial_accumulator_value, 0.0
-        )
-        check_range("scale_by_rss", "eps", self.eps, 0.0)
-
-    def init_state(self, params: Params) -> VState:
-        return VState(
-            v=jax.tree.map(
-                lambda z: z + hyper(self.initial_accumulator_value, z.dtype),
-                v_zeros_like_tree(params, self.v_dtype),
-            )
-        )
-
-    def step(
-        self, updates: Updates, state: VState, params: Params | None, count: jax.Array
-    ) -> tuple[Updates, VState]:
-        v = jax.tree.map(_accumulate, state.v, abs_sq(updates))  # v ← v + |g|²
-
-        def out(g: jax.Array, v: jax.Array) -> jax.Array:
-            den = _denominator(v, self.eps, self.eps_in_sqrt)
-            return safe_div(g, jnp.where(v == 0, 0, den))  # 0 where v = 0; NaN stays NaN
-
-        return elementwise(out, updates, updates, v), VState(v=v)
+    check_range("scale_by_rss", "initial_accumulator_value", initial_accumulator_value, 0.0)
+    check_range("scale_by_rss", "eps", eps, 0.0)
+    accumulator = SumOfSquares(initial_accumulator_value, dtype=v_dtype)
+    return Fork((Identity(), Chain((accumulator, InverseRoot(*_eps_pair(eps, eps_in_sqrt))))))
 
 
-class AdadeltaState(NamedTuple):
-    """State of :class:`ScaleByAdadelta`.
+def scale_by_adadelta(rho: Any = 0.95, eps: Any = 1e-6, *, v_dtype: Any = None) -> Chain:
+    r"""Adadelta's unit-corrected step (Zeiler, 2012, arXiv:1212.5701, Algorithm 1).
 
-    Attributes:
-        v: EWMA of |g|² (Zeiler's E[g²]).
-        d: EWMA of the squared output steps (Zeiler's E[Δθ²]).
-    """
+    $$ v \leftarrow \rho v + (1-\rho) |g|^2, \quad
+       \Delta = \frac{\sqrt{d + \varepsilon}}{\sqrt{v + \varepsilon}}\, g, \quad
+       d \leftarrow \rho d + (1-\rho) |\Delta|^2, \quad \text{out} = \Delta $$
 
-    v: Any
-    d: Any
+    The chain: RMSProp with ε inside the root, then :class:`ScaleByStepRms`.
 
-
-class ScaleByAdadelta(Transform):
-    """Adadelta's unit-corrected step (Zeiler, 2012, arXiv:1212.5701, Algorithm 1).
-
-    $$ v \\leftarrow \\rho v + (1-\\rho) g^2, \\quad
-       \\Delta = \\frac{\\sqrt{d + \\varepsilon}}{\\sqrt{v + \\varepsilon}}\\, g, \\quad
-       d \\leftarrow \\rho d + (1-\\rho) \\Delta^2, \\quad \\text{out} = \\Delta $$
-
-    Attributes:
+    Args:
         rho: ρ in [0, 1).
         eps: ε > 0 (it also sets the size of the first steps).
         v_dtype: dtype of v and d (default: real, at least float32).
+
+    Returns:
+        The transformation.
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -208,33 +247,11 @@ class ScaleByAdadelta(Transform):
         >>> tx.update(g, tx.init(g))[0].round(6)  # √ε / √(0.1 + ε)
         Array([0.003162], dtype=float32)
     """
-
-    rho: Any = 0.95
-    eps: Any = 1e-6
-    v_dtype: Any = static(default=None)
-
-    def __post_init__(self) -> None:
-        check_range("scale_by_adadelta", "rho", self.rho, 0.0, 1.0, high_open=True)
-        check_range("scale_by_adadelta", "eps", self.eps, 0.0, low_open=True)
-
-    def init_state(self, params: Params) -> AdadeltaState:
-        zeros = v_zeros_like_tree(params, self.v_dtype)
-        return AdadeltaState(v=zeros, d=zeros)
-
-    def step(
-        self, updates: Updates, state: AdadeltaState, params: Params | None, count: jax.Array
-    ) -> tuple[Updates, AdadeltaState]:
-        v = ewma_step(state.v, abs_sq(updates), self.rho)  # v ← ρ·v + (1−ρ)·|g|²
-
-        def delta(g: jax.Array, v: jax.Array, d: jax.Array) -> jax.Array:
-            e = hyper(self.eps, v.dtype)
-            return (jnp.sqrt(d + e) / jnp.sqrt(v + e)).astype(g.dtype) * g  # Δ = √(d+ε)/√(v+ε)·g
-
-        out = elementwise(delta, updates, updates, v, state.d)
-        d = ewma_step(state.d, abs_sq(out), self.rho)  # d ← ρ·d + (1−ρ)·|Δ|²
-        return out, AdadeltaState(v=v, d=d)
+    check_range("scale_by_adadelta", "rho", rho, 0.0, 1.0, high_open=True)
+    check_range("scale_by_adadelta", "eps", eps, 0.0, low_open=True)
+    rms = Fork((Identity(), Chain((Ema(rho, moment=2, dtype=v_dtype), InverseRoot(0.0, eps)))))
+    return Chain((rms, ScaleByStepRms(rho, eps, dtype=v_dtype)))
 
 
-scale_by_rms = ScaleByRms
-scale_by_rss = ScaleByRss
-scale_by_adadelta = ScaleByAdadelta
+inverse_root = InverseRoot
+scale_by_step_rms = ScaleByStepRms

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from ._base import EmptyState, Params, Transform, Updates, hyper, static
-from ._combine import freeze_mask, mask_leaves
+from ._base import Context, EmptyState, Params, Transform, Updates, hyper, static
 from ._layout import leaf_sizes, leaf_sums, merge_leaves, scale_leaves, select_leaves
+from ._masks import freeze_mask, mask_leaves
 from ._schedules import Schedule, as_schedule
 from ._tree import abs_sq_leaf, elementwise, global_norm, safe_div
 from ._validate import check_params, check_range
@@ -29,14 +28,11 @@ class Scale(Transform):
 
     step_size: Any
 
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         s = self.step_size
-        return elementwise(lambda g: hyper(s, g.dtype) * g, updates, updates), state  # s·g
+        return elementwise(lambda g: hyper(s, g.dtype) * g, updates), state  # s·g
 
 
 class ScaleByLearningRate(Transform):
@@ -73,18 +69,12 @@ class ScaleByLearningRate(Transform):
         lr = self.learning_rate
         return lr(count) if isinstance(lr, Schedule) else jnp.asarray(lr)
 
-    def learning_rate_blocks(self) -> Iterator[ScaleByLearningRate]:
-        yield self
-
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
-        alpha = self.rate_at(count)
+        alpha = self.rate_at(ctx.count)
         sign = -1.0 if self.flip_sign else 1.0
-        return elementwise(lambda g: sign * hyper(alpha, g.dtype) * g, updates, updates), state
+        return elementwise(lambda g: sign * hyper(alpha, g.dtype) * g, updates), state
 
 
 class ScaleBySchedule(Transform):
@@ -103,14 +93,11 @@ class ScaleBySchedule(Transform):
     def __post_init__(self) -> None:
         object.__setattr__(self, "step_size_fn", as_schedule(self.step_size_fn))
 
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
-        s = self.step_size_fn(count)
-        return elementwise(lambda g: hyper(s, g.dtype) * g, updates, updates), state
+        s = self.step_size_fn(ctx.count)
+        return elementwise(lambda g: hyper(s, g.dtype) * g, updates), state
 
 
 class AddDecayedWeights(Transform):
@@ -141,11 +128,8 @@ class AddDecayedWeights(Transform):
         check_range("add_decayed_weights", "weight_decay", self.weight_decay, 0.0)
         object.__setattr__(self, "mask", freeze_mask(self.mask))
 
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         params = check_params("add_decayed_weights", params)
         lam = self.weight_decay
@@ -154,11 +138,11 @@ class AddDecayedWeights(Transform):
             return g + hyper(lam, p.dtype) * p.astype(g.dtype)  # g + λ·θ
 
         if self.mask is None:
-            return elementwise(decay, updates, updates, params), state
+            return elementwise(decay, updates, params), state
         flags = mask_leaves("add_decayed_weights", self.mask, params)
         g = select_leaves("add_decayed_weights", updates, flags)
         p = select_leaves("add_decayed_weights", params, flags)
-        return merge_leaves(updates, flags, elementwise(decay, g, g, p)), state
+        return merge_leaves(updates, flags, elementwise(decay, g, p)), state
 
     def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
         if self.mask is None:
@@ -184,11 +168,8 @@ class Clip(Transform):
     def __post_init__(self) -> None:
         check_range("clip", "max_delta", self.max_delta, 0.0)
 
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         def clip(g: jax.Array) -> jax.Array:
             if jnp.issubdtype(g.dtype, jnp.complexfloating):  # |g| clipped, phase kept
@@ -197,7 +178,7 @@ class Clip(Transform):
             d = hyper(self.max_delta, g.dtype)
             return jnp.clip(g, -d, d)
 
-        return elementwise(clip, updates, updates), state
+        return elementwise(clip, updates), state
 
 
 class ClipByGlobalNorm(Transform):
@@ -221,16 +202,13 @@ class ClipByGlobalNorm(Transform):
     def __post_init__(self) -> None:
         check_range("clip_by_global_norm", "max_norm", self.max_norm, 0.0)
 
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         norm = global_norm(updates)
         c = hyper(self.max_norm, norm.dtype)
         factor = jnp.where(norm <= c, 1.0, c / jnp.where(norm > 0, norm, 1.0))  # min(1, c/‖g‖)
-        return elementwise(lambda g: g * factor.astype(g.dtype), updates, updates), state
+        return elementwise(lambda g: g * factor.astype(g.dtype), updates), state
 
 
 class ScaleByTrustRatio(Transform):
@@ -270,11 +248,8 @@ class ScaleByTrustRatio(Transform):
         check_range("scale_by_trust_ratio", "eps", self.eps, 0.0)
         check_range("scale_by_trust_ratio", "min_norm", self.min_norm, 0.0)
 
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         params = check_params("scale_by_trust_ratio", params)
 
@@ -315,11 +290,8 @@ class ClipByBlockRms(Transform):
     def __post_init__(self) -> None:
         check_range("clip_by_block_rms", "threshold", self.threshold, 0.0, low_open=True)
 
-    def init_state(self, params: Params) -> EmptyState:
-        return EmptyState()
-
     def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, count: jax.Array
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         def factor(sq: jax.Array, n: Any) -> jax.Array:
             rms = jnp.sqrt(sq / jnp.maximum(jnp.asarray(n, sq.dtype), 1))  # rms(g)

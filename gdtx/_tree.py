@@ -101,18 +101,18 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.sqrt(sum(squared_norm(x) for x in leaves))
 
 
-def elementwise(fn: Callable[..., jax.Array], like: Any, *trees: Any) -> Any:
-    """Applies ``fn`` leaf by leaf in compute precision; results take ``like``'s dtypes.
+def elementwise(fn: Callable[..., jax.Array], *trees: Any) -> Any:
+    """Applies ``fn`` leaf by leaf in compute precision; results take the first tree's dtypes.
 
     Each input leaf is cast to at least float32 (complex64 for complex) before
     ``fn`` sees it, so low-precision parameters keep accurate arithmetic.
     """
 
-    def leaf(ref: jax.Array, *xs: jax.Array) -> jax.Array:
+    def leaf(*xs: jax.Array) -> jax.Array:
         cast = [jnp.asarray(x).astype(compute_dtype(jnp.asarray(x).dtype)) for x in xs]
-        return fn(*cast).astype(jnp.asarray(ref).dtype)
+        return fn(*cast).astype(jnp.asarray(xs[0]).dtype)
 
-    return map_leaves(leaf, like, *trees)
+    return map_leaves(leaf, *trees)
 
 
 def abs_sq_leaf(g: Any) -> jax.Array:
