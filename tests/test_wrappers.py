@@ -175,7 +175,7 @@ def test_optax_transformation_in_a_partition_receives_extra_arguments():
     state = opt.init(params)
     with jax.numpy_dtype_promotion("standard"):  # Optax is not strict-promotion clean
         for loss in (1.0, 2.0):
-            updates, state = opt.update(params, state, params, value=jnp.float32(loss))
+            _, state = opt.update(params, state, params, value=jnp.float32(loss))
     assert float(state.inner["x"][1].scale) == pytest.approx(0.1)
 
 
