@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import cases
+import fused
 import jax
 import numpy as np
 import optax
@@ -78,6 +79,10 @@ def optimizer_variants(algorithm: str, leaves: int, size: int, torch_variants: l
             lambda: cases.tree_optimizer(cases.optimizer(optax, algorithm), leaves, size),
         ),
     ]
+    if algorithm in fused.FUSED:  # the same arithmetic as one hand-fused block
+        make = lambda: fused.fused(algorithm, cases.LR)  # noqa: E731
+        out.append(("fused", "packed", lambda: cases.packed_optimizer(make(), leaves, size)))
+        out.append(("fused", "per-leaf", lambda: cases.tree_optimizer(make(), leaves, size)))
     for v in torch_variants:
         out.append(("torch", v, lambda v=v: cases.torch_optimizer(algorithm, v, leaves, size)))
     return out
@@ -234,10 +239,12 @@ def summarize(records: list[dict[str, Any]]) -> None:
             == (r["case"], r["model"], r["algorithm"], r["leaves"], r["size"])
         ]
         floor = [q for q in same if q["library"] == "floor"]
-        peers = [q for q in same if q["library"] not in ("floor", "gdtx")]
+        peers = [q for q in same if q["library"] not in ("floor", "gdtx", "fused")]
         best = min(peers, key=lambda q: q["step_s"]) if peers else None
         r["vs_floor"] = paired_ratio(r, floor[0]) if floor else None
         r["vs_best_peer"] = paired_ratio(r, best) if best else None
+        twin = [q for q in same if q["library"] == "fused" and q["variant"] == r["variant"]]
+        r["vs_fused"] = paired_ratio(r, twin[0]) if twin and r["library"] == "gdtx" else None
         if r["case"] == "optimizer-step":
             reads, writes = cases.TRAFFIC[r["algorithm"]]
             moved = (reads + writes) * 4 * r["leaves"] * r["size"]
@@ -250,7 +257,7 @@ def print_table(records: list[dict[str, Any]], machine: str) -> None:
     gpu = any(r.get("bandwidth_fraction") for r in records)
     header = (
         f"{'case':<14}{'tree':>11}  {'library':<7}{'variant':<11}"
-        f"{'compile s':>10}{'step ms':>10}{'× floor':>9}{'× best peer':>12}"
+        f"{'compile s':>10}{'step ms':>10}{'× floor':>9}{'× best peer':>12}{'× fused':>9}"
         + (f"{'% peak BW':>10}" if gpu else "")
     )
     print(header)
@@ -259,11 +266,12 @@ def print_table(records: list[dict[str, Any]], machine: str) -> None:
         label = r["model"] if r["case"] == "training-step" else r["algorithm"]
         vs_f = f"{r['vs_floor']:.2f}" if r["vs_floor"] else "–"
         vs_p = f"{r['vs_best_peer']:.2f}" if r["vs_best_peer"] else "–"
+        vs_u = f"{r['vs_fused']:.3f}" if r.get("vs_fused") else "–"
         bw = r.get("bandwidth_fraction")
         print(
             f"{label:<14}{str(r['leaves']) + '×' + str(r['size']):>11}  {r['library']:<7}"
             f"{r['variant']:<11}{r['compile_s']:>10.2f}{1e3 * r['step_s']:>10.3f}"
-            f"{vs_f:>9}{vs_p:>12}" + (f"{100 * bw:>9.1f}%" if gpu and bw else "")
+            f"{vs_f:>9}{vs_p:>12}{vs_u:>9}" + (f"{100 * bw:>9.1f}%" if gpu and bw else "")
         )
 
 

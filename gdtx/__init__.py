@@ -68,6 +68,9 @@ from ._groups import set_to_zero as set_to_zero
 from ._layout import BufferLayout as BufferLayout
 from ._layout import Layout as Layout
 from ._layout import Packed as Packed
+from ._matrix import FactoredState as FactoredState
+from ._matrix import ScaleByFactoredRms as ScaleByFactoredRms
+from ._matrix import scale_by_factored_rms as scale_by_factored_rms
 from ._moments import BiasCorrection as BiasCorrection
 from ._moments import Ema as Ema
 from ._moments import InfinityNorm as InfinityNorm

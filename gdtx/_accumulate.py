@@ -27,10 +27,10 @@ class AccumulateState(NamedTuple):
 
 
 class Accumulate(Transform):
-    """Gradient accumulation: one optimizer step from the mean of k micro-batch gradients.
+    r"""Gradient accumulation: one optimizer step from the mean of k micro-batch gradients.
 
-    $$ \\bar g = \\frac1k \\sum_{i=1}^{k} g_i, \\qquad
-       \\text{out} = \\text{inner}(\\bar g) \\text{ on micro-step } k, \\; 0 \\text{ before} $$
+    $$ \bar g = \frac1k \sum_{i=1}^{k} g_i, \qquad
+       \text{out} = \text{inner}(\bar g) \text{ on micro-step } k, \; 0 \text{ before} $$
 
     The wrapper counts micro-steps (the count it is given); the inner optimizer is
     given ⌊count / k⌋, the optimizer steps completed before this one, so its

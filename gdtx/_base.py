@@ -197,14 +197,21 @@ class Transform(PytreeDataclass):
         count that block sees, and evaluates its schedule; raises ``ValueError``
         if there is none or several.
         """
-        found = list(self._learning_rate_counts(state.inner, jnp.asarray(state.count)))
-        if len(found) != 1:
+        n = len(list(self.learning_rate_blocks()))
+        if n != 1:
             raise ValueError(
                 f"current_learning_rate: expected exactly one scale_by_learning_rate block in "
-                f"{type(self).__name__}, found {len(found)}."
+                f"{type(self).__name__}, found {n}."
             )
-        block, count = found[0]
+        [(block, count)] = self._learning_rate_counts(state.inner, jnp.asarray(state.count))
         return block.rate_at(jnp.maximum(count - 1, 0))
+
+    def learning_rate_blocks(self) -> Iterator[Any]:
+        """Yields the ``scale_by_learning_rate`` blocks inside this transformation."""
+        if hasattr(self, "rate_at"):
+            yield self
+        for child in self.children():
+            yield from child.learning_rate_blocks()
 
     def _learning_rate_counts(self, state: State, count: jax.Array) -> Iterator[tuple[Any, Any]]:
         """(learning-rate block, the count it has seen) for each one inside."""
@@ -271,10 +278,10 @@ class Transform(PytreeDataclass):
 def _like(new: Any, old: Any) -> Any:
     """``new`` in ``old``'s dtype: blocks compute in at least float32, and ``update``
     returns each leaf in its gradient's dtype."""
-    new_dtype, old_dtype = getattr(new, "dtype", None), getattr(old, "dtype", None)
-    if new_dtype is None or old_dtype is None or new_dtype == old_dtype:
+    if not (hasattr(new, "dtype") and hasattr(old, "dtype")):
         return new
-    return new.astype(old_dtype)
+    dtype = jax.dtypes.canonicalize_dtype(old.dtype)  # NumPy float64 is float32 without x64
+    return new if new.dtype == dtype else new.astype(dtype)
 
 
 class EmptyState(NamedTuple):

@@ -10,10 +10,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._base import Context, EmptyState, Params, State, Transform, Updates, compute_dtype, static
+from ._base import Context, EmptyState, Params, State, Transform, Updates, static
 from ._layout import is_packed, merge_leaves, select_leaves
 from ._masks import MaskLike, freeze_mask, mask_leaves
-from ._tree import map_leaves
+from ._tree import map_leaves, to_compute
 
 
 class Chain(Transform):
@@ -187,20 +187,21 @@ def product(*xs: jax.Array) -> jax.Array:
     return out
 
 
-def variance(m: jax.Array, v: jax.Array) -> jax.Array:
-    """v − |m|², clamped at 0 against rounding: the variance from the first two moments."""
+def variance(v: jax.Array, m: jax.Array) -> jax.Array:
+    """v − |m|², clamped at 0 against rounding: the variance from the second moment v and
+    the first moment m (in that order of branches)."""
     m_sq = jnp.real(m) ** 2 + jnp.imag(m) ** 2 if jnp.iscomplexobj(m) else m * m
     return jnp.maximum(v - m_sq.astype(v.dtype), 0)
 
 
 class Fork(Transform):
-    """Runs several transformations on the same update and combines their outputs.
+    r"""Runs several transformations on the same update and combines their outputs.
 
     Every branch sees the incoming update g, the parameters and the one step
     counter; the outputs are combined leaf by leaf in at least float32 (``update``
     returns the final updates in the gradients' dtypes):
 
-    $$ \\text{out} = \\operatorname{combine}(b_1(g), b_2(g), \\ldots) $$
+    $$ \text{out} = \operatorname{combine}(b_1(g), b_2(g), \ldots) $$
 
     So Adam is Momentum and RMSProp side by side: the bias-corrected first moment
     m̂ times the preconditioner 1/(√v̂ + ε).
@@ -237,7 +238,7 @@ class Fork(Transform):
             new_state.append(s)
 
         def leaf(*xs: jax.Array) -> jax.Array:
-            return self.combine(*[x.astype(compute_dtype(x.dtype)) for x in xs])
+            return self.combine(*[to_compute(x) for x in xs])
 
         return map_leaves(leaf, *outs), tuple(new_state)
 

@@ -1,12 +1,22 @@
 """Packed layouts: which leaves each buffer holds, and per-leaf operations on buffers.
 
 A :class:`Packed` value holds the arrays of a tree in a few flat buffers. Leaves
-inside a buffer are stored back to back, those of equal size next to each other,
-so a per-leaf reduction (a layer's norm in LARS, per-leaf RMS clipping) is a
-reshape to ``(count, size)`` and a sum over one axis per run of equal sizes:
-exact, and without a kernel per leaf. Masks and parameter groups select whole
+inside a buffer are stored back to back, those of equal shape next to each other
+and runs of equal size contiguous, so a per-leaf reduction (a layer's norm in LARS,
+per-leaf RMS clipping) is a reshape to ``(count, size)`` and a sum over one axis
+per run of equal sizes: exact, and without a kernel per leaf. Likewise a run of k
+matrices of shape (r, c) is a free reshape of its slice to ``(k, r, c)``: blocks
+that treat weights as matrices (Adafactor's factored moments) read them through
+:func:`gdtx._matrix.map_matrices`. Masks and parameter groups select whole
 buffers: :func:`gdtx.packing` keeps leaves that an optimizer treats differently in
 different buffers.
+
+Blocks ask for the view they need, and the same code runs per leaf and packed:
+
+- elementwise arithmetic: nothing to do (``elementwise``, ``map_leaves``);
+- per-leaf reductions: :func:`leaf_sums`, then :func:`scale_leaves`;
+- matrices: :func:`gdtx._matrix.map_matrices`, with per-matrix state (row and
+  column statistics) in the per-leaf or the packed form.
 """
 
 from __future__ import annotations
@@ -56,14 +66,29 @@ class BufferLayout:
     @functools.cached_property
     def runs(self) -> tuple[tuple[int, int, int], ...]:
         """Runs of consecutive equal-size leaves: (first position, count, size)."""
-        runs: list[tuple[int, int, int]] = []
-        for pos, size in enumerate(self.sizes):
-            if runs and runs[-1][2] == size:
-                first, count, _ = runs[-1]
-                runs[-1] = (first, count + 1, size)
-            else:
-                runs.append((pos, 1, size))
-        return tuple(runs)
+        return _runs(self.sizes)
+
+    @functools.cached_property
+    def shape_runs(self) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
+        """Runs of consecutive equal-shape leaves: (first position, count, shape).
+
+        :func:`gdtx.packing` stores leaves of equal shape together, so each shape
+        of a buffer makes one run, and a run of k leaves of shape s is a reshape of
+        its slice to ``(k, *s)``.
+        """
+        return _runs(self.shapes)
+
+
+def _runs(keys: Sequence[Any]) -> tuple[tuple[int, int, Any], ...]:
+    """Runs of consecutive equal keys: (first position, count, key)."""
+    runs: list[tuple[int, int, Any]] = []
+    for pos, key in enumerate(keys):
+        if runs and runs[-1][2] == key:
+            first, count, _ = runs[-1]
+            runs[-1] = (first, count + 1, key)
+        else:
+            runs.append((pos, 1, key))
+    return tuple(runs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,10 +14,10 @@ from ._validate import check_range
 
 
 class Trace(Transform):
-    """Heavy-ball momentum in trace form, with dampening and Nesterov's variant.
+    r"""Heavy-ball momentum in trace form, with dampening and Nesterov's variant.
 
-    $$ m_1 = g, \\qquad m \\leftarrow \\beta m + (1-\\tau) g \\;(t > 1), \\qquad
-       \\text{out} = m \\;\\text{ or, with Nesterov, }\\; g + \\beta m $$
+    $$ m_1 = g, \qquad m \leftarrow \beta m + (1-\tau) g \;(t > 1), \qquad
+       \text{out} = m \;\text{ or, with Nesterov, }\; g + \beta m $$
 
     Without dampening (τ = 0) m ← βm + g from m₀ = 0, as in Polyak (1964) and
     Sutskever et al. (2013); the first-step rule and τ follow ``torch.optim.SGD``.

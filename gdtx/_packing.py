@@ -7,10 +7,11 @@ value holds the same numbers in a few flat buffers, one per dtype (and per
 placement, and per group of leaves that the optimizer treats differently), so
 the optimizer's elementwise arithmetic is one kernel per buffer.
 
-Leaves inside a buffer are stored back to back, those of equal size next to each
-other, so a per-leaf reduction (a layer's norm in LARS, per-leaf RMS clipping) is
-a reshape to ``(count, size)`` and a sum over one axis per run of equal sizes:
-exact, with no per-leaf kernels.
+Leaves inside a buffer are stored back to back, grouped by size and, within a
+size, by shape. So a per-leaf reduction (a layer's norm in LARS, per-leaf RMS
+clipping) is a reshape to ``(count, size)`` and a sum over one axis per run of
+equal sizes, and a run of k matrices of shape (r, c) is a reshape to ``(k, r, c)``
+(Adafactor's row and column statistics): exact, with no per-leaf kernels.
 
 :class:`Packing` converts between the tree and the packed form. Its
 :meth:`Packing.unpack` gives the model the tree of arrays it was written for (as
@@ -145,9 +146,12 @@ class Packing(PytreeDataclass):
     def unpack_state(self, state: Any) -> Any:
         """The optimizer state of packed parameters, in the form per-leaf parameters have.
 
-        Every packed moment becomes a tree like the parameters (or the list of
-        a group's leaves inside ``masked`` and ``partition``), so a checkpoint
-        written from it restores into an optimizer that runs on the tree.
+        Every packed moment becomes a tree like the parameters (with ``None`` in
+        place of the leaves a ``masked`` or ``partition`` group does not hold), so
+        a checkpoint written from it restores into an optimizer that runs on the
+        tree. Per-matrix state over a derived layout (Adafactor's row statistics,
+        shape ``(..., r)`` per matrix leaf) becomes a tree of those shapes, with
+        ``None`` at the leaves that have none.
         """
 
         def convert(x: Any) -> Any:
@@ -172,7 +176,9 @@ class Packing(PytreeDataclass):
                 of the result.
 
         Returns:
-            The same numbers in the form ``opt.init(packing.pack(params))`` has.
+            The same numbers in the form ``opt.init(packing.pack(params))`` has:
+            each packed value in that state's layout, per-matrix state (over a
+            layout derived from the parameters') included.
         """
         abstract = Packed(
             tuple(jax.ShapeDtypeStruct(b.shape, b.dtype) for b in self.layout.buffers),
@@ -248,7 +254,10 @@ def packing(params: Any, opt: Any = None) -> Packing:
     buffer is uniform for each of ``opt``'s masks, and by placement: leaves
     replicated on different device sets go to different buffers, and a leaf
     partitioned across devices stays in a buffer of its own, in its own shape
-    and sharding. Within a buffer, leaves of equal size are stored together.
+    and sharding. Within a buffer, leaves of equal shape are stored next to each
+    other, and the shapes of one size next to each other (in order of first
+    appearance in the tree): ``BufferLayout.runs`` and ``BufferLayout.shape_runs``
+    are each one run per size and per shape.
 
     Args:
         params: the parameter tree (float or complex leaves; ``None`` leaves
@@ -298,10 +307,14 @@ def packing(params: Any, opt: Any = None) -> Packing:
                 BufferLayout(dtype, (members[0],), (tuple(np.shape(first)),), (0,), whole=True)
             )
             continue
-        by_size: dict[int, list[int]] = {}
+        # Grouped by size, and within a size by shape: equal-size runs stay contiguous
+        # (per-leaf sums) and equal-shape runs reshape to (count, *shape) (matrices).
+        by_size: dict[int, dict[tuple[int, ...], list[int]]] = {}
         for i in members:
-            by_size.setdefault(int(np.size(leaves[i])), []).append(i)
-        order = [i for same in by_size.values() for i in same]
+            shape = tuple(np.shape(leaves[i]))
+            size = int(np.prod(shape, dtype=np.int64))
+            by_size.setdefault(size, {}).setdefault(shape, []).append(i)
+        order = [i for by_shape in by_size.values() for same in by_shape.values() for i in same]
         shapes = tuple(tuple(np.shape(leaves[i])) for i in order)
         sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
         starts = tuple(int(x) for x in np.cumsum([0, *sizes[:-1]]))

@@ -163,14 +163,9 @@ def _pad_one(batch: Any) -> jax.Array:
 
 def _learning_rate(opt: Any, states: Any) -> Any:
     """α at each recorded state, or ``None`` without exactly one learning-rate block."""
-    if not isinstance(opt, Transform) or _count_learning_rates(opt) != 1:
+    if not isinstance(opt, Transform) or len(list(opt.learning_rate_blocks())) != 1:
         return None
     return jax.vmap(opt.current_learning_rate)(states)
-
-
-def _count_learning_rates(tx: Transform) -> int:
-    """How many ``scale_by_learning_rate`` blocks ``tx`` holds."""
-    return int(hasattr(tx, "rate_at")) + sum(_count_learning_rates(c) for c in tx.children())
 
 
 def _run(

@@ -182,10 +182,10 @@ class Clip(Transform):
 
 
 class ClipByGlobalNorm(Transform):
-    """Rescales all updates together so that their global norm is at most c.
+    r"""Rescales all updates together so that their global norm is at most c.
 
-    $$ \\text{out} = g \\cdot \\min\\!\\Bigl(1, \\frac{c}{\\lVert g \\rVert}\\Bigr),
-       \\qquad \\lVert g \\rVert = \\sqrt{\\textstyle\\sum_{\\text{leaves}} \\sum g^2} $$
+    $$ \text{out} = g \cdot \min\!\Bigl(1, \frac{c}{\lVert g \rVert}\Bigr),
+       \qquad \lVert g \rVert = \sqrt{\textstyle\sum_{\text{leaves}} \sum g^2} $$
 
     (Pascanu et al., 2013.)
 
@@ -212,9 +212,9 @@ class ClipByGlobalNorm(Transform):
 
 
 class ScaleByTrustRatio(Transform):
-    """Scales each leaf by its layer-wise trust ratio (LARS; You et al., 2017, arXiv:1708.03888).
+    r"""Scales each leaf by its layer-wise trust ratio (LARS; You et al., 2017, arXiv:1708.03888).
 
-    $$ \\text{out} = \\eta\\,\\frac{\\lVert\\theta\\rVert}{\\lVert g\\rVert + \\varepsilon}\\, g $$
+    $$ \text{out} = \eta\,\frac{\lVert\theta\rVert}{\lVert g\rVert + \varepsilon}\, g $$
 
     per parameter array (layer), where g already carries the weight decay
     term. Where ‖θ‖ or ‖g‖ is below ``min_norm`` (zero by default) the ratio
@@ -266,10 +266,10 @@ class ScaleByTrustRatio(Transform):
 
 
 class ClipByBlockRms(Transform):
-    """Clips each parameter array's update to a root-mean-square of at most δ.
+    r"""Clips each parameter array's update to a root-mean-square of at most δ.
 
-    $$ \\text{out} = g \\cdot \\min\\!\\Bigl(1, \\frac{\\delta}{\\operatorname{rms}(g)}\\Bigr),
-       \\qquad \\operatorname{rms}(g) = \\sqrt{\\tfrac1n \\textstyle\\sum |g_i|^2} $$
+    $$ \text{out} = g \cdot \min\!\Bigl(1, \frac{\delta}{\operatorname{rms}(g)}\Bigr),
+       \qquad \operatorname{rms}(g) = \sqrt{\tfrac1n \textstyle\sum |g_i|^2} $$
 
     per array (block) of n entries. Optax's ``clip_by_block_rms``.
 

@@ -16,15 +16,16 @@ from ._base import compute_dtype
 def map_leaves(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     """``jax.tree.map(fn, tree, *rest)``, tracing ``fn`` once per leaf signature.
 
-    While a program is being staged (under ``jit``, or inside ``lax.scan``), ``fn`` is
-    wrapped in ``jax.jit``, so a tree of many equally shaped leaves traces the
-    arithmetic once and calls it per leaf: tracing and lowering a step over a thousand
-    leaves then costs a fraction of retracing every operation per leaf. Otherwise
-    (eagerly, or under an eager ``vmap`` or ``grad``) the plain map runs: there a fresh
-    ``jit`` would compile on every call.
+    While a program is being traced (under ``jit``, inside ``lax.scan``, ``vmap`` or
+    ``grad``), ``fn`` is wrapped in ``jax.jit``, so a tree of many equally shaped leaves
+    traces the arithmetic once and calls it per leaf: tracing and lowering a step over a
+    thousand leaves then costs a fraction of retracing every operation per leaf. On
+    concrete arrays the plain map runs (there a fresh ``jit`` would compile on every
+    call); so does an eager ``vmap`` or ``grad``, for the same reason, when called
+    outside ``jit``: jit the step, as a training loop does.
     """
     leaves = jax.tree.leaves(tree)
-    if len(leaves) >= _REPEATS and any(_staged(x) for x in jax.tree.leaves((tree, *rest))):
+    if len(leaves) >= _REPEATS and any(isinstance(x, Tracer) for x in leaves):
         counts = collections.Counter((jnp.shape(x), jnp.result_type(x)) for x in leaves)
         if max(counts.values()) >= _REPEATS:  # else the per-call overhead outweighs it
             fn = jax.jit(fn)
@@ -33,11 +34,6 @@ def map_leaves(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
 
 _REPEATS = 4
 """Leaves of one shape and dtype from which tracing the arithmetic once pays off."""
-
-
-def _staged(x: Any) -> bool:
-    """Whether ``x`` is a value being staged into a jaxpr, not computed now."""
-    return isinstance(x, Tracer) and type(x).__name__ == "DynamicJaxprTracer"
 
 
 def zeros(like: Any, dtype: Any) -> jax.Array:
@@ -109,16 +105,20 @@ def elementwise(fn: Callable[..., jax.Array], *trees: Any) -> Any:
     """
 
     def leaf(*xs: jax.Array) -> jax.Array:
-        cast = [jnp.asarray(x).astype(compute_dtype(jnp.asarray(x).dtype)) for x in xs]
-        return fn(*cast).astype(jnp.asarray(xs[0]).dtype)
+        return fn(*[to_compute(x) for x in xs]).astype(jnp.asarray(xs[0]).dtype)
 
     return map_leaves(leaf, *trees)
 
 
+def to_compute(x: Any) -> jax.Array:
+    """``x`` as a JAX array in its compute dtype: at least float32 (complex64 for complex)."""
+    x = jnp.asarray(x)
+    return x.astype(compute_dtype(x.dtype))
+
+
 def abs_sq_leaf(g: Any) -> jax.Array:
     """|g|² of one array, elementwise, real, in at least float32."""
-    g = jnp.asarray(g)
-    g = g.astype(compute_dtype(g.dtype))
+    g = to_compute(g)
     if jnp.issubdtype(g.dtype, jnp.complexfloating):
         return jnp.real(g) ** 2 + jnp.imag(g) ** 2
     return g * g
@@ -150,33 +150,16 @@ def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
     return jax.tree.map(leaf, tree)
 
 
-def safe_div(num: jax.Array, den: jax.Array, *, eps: Any = None) -> jax.Array:
+def safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
     """num / den, and 0 where den = 0: no NaN or inf from a zero denominator.
 
     A zero denominator only arises where every gradient so far was zero (and ε = 0),
     where the step is 0 in the limit. A NaN denominator stays NaN: a NaN gradient
     shows in the update instead of freezing its parameter.
-
-    Args:
-        num: numerator.
-        den: denominator, ≥ 0 or NaN.
-        eps: the ε the caller added into ``den`` (under a square root or not). When it
-            is a Python number no smaller than the dtype's smallest normal number, ``den``
-            cannot be 0 and the plain quotient is returned, without the test and the
-            two selects.
     """
-    if _static_positive(eps, den.dtype):
-        return num / den.astype(num.dtype)
     # lax.select rather than jnp.where: no broadcasting or casting to trace, which keeps
     # the per-leaf program small (compile time grows with it on trees of many leaves).
     zero = den == 0
     quotient = num / jax.lax.select(zero, jnp.ones_like(den), den).astype(num.dtype)
     zero = jnp.broadcast_to(zero, quotient.shape)
     return jax.lax.select(zero, jnp.zeros_like(quotient), quotient)
-
-
-def _static_positive(x: Any, dtype: Any) -> bool:
-    """Whether ``x`` is a Python number that stays positive (and normal) in ``dtype``."""
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return False
-    return x >= float(jnp.finfo(dtype).tiny)

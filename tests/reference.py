@@ -912,3 +912,44 @@ class LARS(Optimizer):
         local = alpha * r * g
         v = self.momentum * v + local
         return p - (local + self.momentum * v if self.nesterov else v), v
+
+
+# =======================================================================================
+# Matrix blocks: per matrix, written with the paper's sums.
+
+
+class FactoredRms(Block):
+    """Adafactor's factored second moment (Shazeer & Stern, 2018, arXiv:1804.04235,
+    Algorithm 4 with a constant β₂, without relative step size or update clipping).
+
+    For each matrix G (r × c) of a leaf of shape (..., r, c) whose last two dimensions
+    are both ≥ ``min_dim``: R ← β₂R + (1 − β₂)(G² + ε₁1ₙ1ₘᵀ)1ₘ (row sums),
+    C ← β₂C + (1 − β₂)1ₙᵀ(G² + ε₁1ₙ1ₘᵀ) (column sums), V̂ = RC/(1ₙᵀR), out = G/√V̂.
+    Other leaves: v ← β₂v + (1 − β₂)(g² + ε₁), out = g/√v.
+    """
+
+    def __init__(self, decay: float, eps: float = 1e-30, min_dim: int = 128) -> None:
+        self.decay, self.eps, self.min_dim = decay, eps, min_dim
+
+    def factored(self, shape: tuple[int, ...]) -> bool:
+        return len(shape) >= 2 and min(shape[-2:]) >= self.min_dim
+
+    def init_leaf(self, p):
+        if self.factored(p.shape):
+            return np.zeros(p.shape[:-1]), np.zeros(p.shape[:-2] + p.shape[-1:])
+        return np.zeros_like(p)
+
+    def leaf(self, g, state, p, t):
+        b, sq = self.decay, g * g + self.eps
+        if not self.factored(g.shape):
+            v = b * state + (1 - b) * sq
+            return g / np.sqrt(v), v
+        rows, cols = state
+        out = np.empty_like(g)
+        rows, cols = rows.copy(), cols.copy()
+        for idx in np.ndindex(*g.shape[:-2]):  # each matrix of the stack
+            rows[idx] = b * rows[idx] + (1 - b) * sq[idx] @ np.ones(g.shape[-1])
+            cols[idx] = b * cols[idx] + (1 - b) * np.ones(g.shape[-2]) @ sq[idx]
+            v_hat = np.outer(rows[idx], cols[idx]) / np.sum(rows[idx])
+            out[idx] = g[idx] / np.sqrt(v_hat)
+        return out, (rows, cols)

@@ -195,7 +195,9 @@ def packed(mesh: Any) -> dict[str, Any]:
     ]
     state = jax.jit(opt.init)(flat)
     moments = [
-        canonical(x.sharding) for x in (*state.inner[0].m.buffers, *state.inner[0].v.buffers)
+        canonical(x.sharding)
+        for name in ("m", "v")
+        for x in optax.tree_utils.tree_get(state, name).buffers
     ]
 
     def train_step(pk: Any, flat: Any, state: Any) -> Any:

@@ -69,7 +69,7 @@ def test_none_leaves_get_no_state_and_stay_none():
     opt = gdtx.adam(0.1)
     params = {"w": jnp.ones(2), "activation": None}
     state = opt.init(params)
-    assert state.inner[0].m["activation"] is None
+    assert optax.tree_utils.tree_get(state, "m")["activation"] is None
     updates, state = jax.jit(opt.update)({"w": jnp.ones(2), "activation": None}, state, params)
     new = gdtx.apply_updates(params, updates)
     assert new["activation"] is None and new["w"].shape == (2,)

@@ -1,0 +1,402 @@
+r"""Matrix views of parameter trees, per leaf and packed, and Adafactor's factored moment.
+
+Blocks that treat a weight as a matrix (Adafactor's row and column statistics,
+Muon's orthogonalisation, Shampoo's preconditioners, LAMB's per-matrix norms) read
+the updates through :func:`map_matrices`, written once, which runs on a tree of
+arrays and on a :class:`~gdtx.Packed` value alike:
+
+- the matrix of a leaf of shape ``(..., r, c)`` is its last two dimensions, and
+  its leading dimensions are a stack of matrices (as tensor2tensor's Adafactor
+  factors the last two dimensions; a scanned stack of layers is a stack of
+  matrices); ``fn`` sees stacks of shape ``(k, r, c)``;
+- a leaf with fewer than two dimensions (a bias, a scale) is never a matrix: it
+  goes to the elementwise function ``other`` (by default: passed through);
+- per-matrix state (row statistics of shape ``(..., r)``, column statistics of
+  shape ``(..., c)``) is a tree like the parameters with ``None`` at the leaves
+  that have none (per-leaf form), or a :class:`~gdtx.Packed` value over a layout
+  derived from the parameters' (packed form). :meth:`gdtx.Packing.pack_state`
+  and :meth:`gdtx.Packing.unpack_state` convert between the two.
+
+In a packed buffer the leaves of one shape are adjacent (:func:`gdtx.packing`), so
+a run of n leaves of shape ``(..., r, c)`` is one free reshape of its slice to
+``(k, r, c)`` and one call of ``fn``; a per-leaf tree calls ``fn`` once per leaf.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
+from ._layout import BufferLayout, Layout, Packed
+from ._moments import ewma_step
+from ._tree import abs_sq_leaf, safe_div, zeros
+from ._validate import check_range
+
+Shape = tuple[int, ...]
+
+
+def is_matrix(shape: Shape) -> bool:
+    """Whether a leaf of this shape is (a stack of) matrices: two or more dimensions."""
+    return len(shape) >= 2
+
+
+def map_matrices(
+    fn: Callable[..., Any],
+    *trees: Any,
+    other: Callable[..., Any] | None = None,
+    select: Callable[[Shape], bool] = is_matrix,
+) -> Any:
+    r"""Calls ``fn`` on stacks of matrices, and ``other`` on the remaining leaves.
+
+    The first tree (the updates, per-leaf or :class:`~gdtx.Packed`) decides which
+    leaves there are. A leaf of shape ``(*lead, r, c)`` for which ``select(shape)``
+    holds (default: two or more dimensions) is ``k = prod(lead)`` matrices of shape
+    r × c, and ``fn`` receives them as one array of shape ``(k, r, c)``: one call
+    per leaf of a per-leaf tree; one call per run of equal-shape leaves of a packed
+    buffer (n leaves make ``k = n·prod(lead)``), a reshape of the buffer's slice.
+    Every other leaf (ndim < 2, or not selected) goes to ``other``, which must be
+    elementwise: it receives a per-leaf tree's leaf in its own shape, and each
+    stretch of consecutive such leaves of a packed buffer as one flat slice.
+
+    The other trees give per-matrix values of each leaf: an array of shape
+    ``(*lead, *s)`` (the leaf itself, s = (r, c); row statistics, s = (r,)), which
+    ``fn`` receives as ``(k, *s)``, or, for ``other``, arrays of the leaf's size.
+    A tree may hold some leaves only (``None`` in place of the others, or a
+    :class:`~gdtx.Packed` over fewer leaves, as this function returns); ``fn`` and
+    ``other`` receive ``None`` for a leaf it lacks.
+
+    Args:
+        fn: called with one ``(k, *s)`` array (or ``None``) per tree; returns one
+            array of shape ``(k, *s')`` (or ``None``) or a tuple of them.
+        *trees: per-leaf trees, or :class:`~gdtx.Packed` values made from one
+            packing; all of one form.
+        other: called with the leaves that are not matrices (one array or ``None``
+            per tree); returns what ``fn`` returns, each array of the leaf's size
+            (elementwise). Default: the first tree's leaf, unchanged (``fn`` then
+            returns one array).
+        select: static test of a leaf's shape; only shapes with ndim ≥ 2 qualify.
+
+    Returns:
+        For each output of ``fn``, a tree of the first tree's form: leaf by leaf
+        ``(*lead, *s')`` from ``fn`` and ``other``'s array in the leaf's shape,
+        ``None`` where they returned ``None``. A packed output with the first
+        tree's shapes and dtypes has its layout; any other gets a derived layout,
+        the packed form of per-matrix state.
+    """
+    calls = _Calls(fn, other or _first)
+    if isinstance(trees[0], Packed):
+        outputs = _map_packed(calls, select, trees)
+    else:
+        outputs = _map_tree(calls, select, trees)
+    return outputs if calls.several else outputs[0]
+
+
+class _Calls:
+    """``fn`` and ``other``; checks that they return the same number of outputs."""
+
+    def __init__(self, fn: Callable[..., Any], other: Callable[..., Any]) -> None:
+        self.fn, self.other = fn, other
+        self.arity: int | None = None  # outputs, as a tuple; -1: one array, not a tuple
+        self.several = False
+
+    def _check(self, out: Any) -> tuple[Any, ...]:
+        arity = len(out) if isinstance(out, tuple) else -1
+        if self.arity is not None and arity != self.arity:
+            raise ValueError("map_matrices: `fn` and `other` return different numbers of outputs.")
+        self.arity, self.several = arity, arity >= 0
+        return out if arity >= 0 else (out,)
+
+    def matrices(self, *stacks: Any) -> tuple[Any, ...]:
+        return self._check(self.fn(*stacks))
+
+    def others(self, *values: Any) -> tuple[Any, ...]:
+        return self._check(self.other(*values))
+
+    def count(self, trees: Sequence[Any]) -> int:
+        """The number of outputs; for trees without leaves, ``other``'s on empty arrays."""
+        if self.arity is None:
+            empty = jax.ShapeDtypeStruct((0,), jnp.float32)
+            self._check(jax.eval_shape(self.other, *[empty for _ in trees]))
+        return 1 if self.arity is None or self.arity < 0 else self.arity
+
+
+def _first(x: Any, *rest: Any) -> Any:
+    del rest
+    return x
+
+
+def _as_stack(array: Any, leaf_shape: Shape, shape: Shape, k: int) -> jax.Array:
+    """Values ``(*lead, *s)`` per leaf of shape ``(*lead, r, c)`` as a stack ``(k, *s)``."""
+    lead = shape[:-2]
+    if tuple(leaf_shape[: len(lead)]) != lead:
+        raise ValueError(f"map_matrices: values of shape {leaf_shape} for leaves of {shape}.")
+    return jnp.reshape(array, (k, *leaf_shape[len(lead) :]))
+
+
+def _map_tree(calls: _Calls, select: Callable[[Shape], bool], trees: Sequence[Any]) -> tuple:
+    """The per-leaf path: one call per leaf."""
+    leaves, treedef = jax.tree.flatten(trees[0])
+    args = [leaves] + [treedef.flatten_up_to(t) for t in trees[1:]]
+    results = []
+    for i, x in enumerate(leaves):
+        values = [a[i] for a in args]
+        shape = tuple(jnp.shape(x))
+        if is_matrix(shape) and select(shape):
+            k, lead = math.prod(shape[:-2]), shape[:-2]
+            stacks = [None if v is None else _as_stack(v, jnp.shape(v), shape, k) for v in values]
+            outs = calls.matrices(*stacks)
+            outs = tuple(None if o is None else o.reshape((*lead, *o.shape[1:])) for o in outs)
+        else:
+            outs = calls.others(*values)
+        results.append(outs)
+    columns = list(zip(*results, strict=True)) or [[]] * calls.count(trees)
+    return tuple(jax.tree.unflatten(treedef, list(col)) for col in columns)
+
+
+# ---------------------------------------------------------------------------------------
+# The packed path: one call per run of equal-shape matrices, one per stretch of others
+
+
+_Segment = tuple[tuple[int, ...], tuple[tuple[Shape, ...], ...], tuple[Any, ...]]
+"""Consecutive leaves of a buffer: their indices, each output's shape of each leaf, and
+the outputs."""
+
+
+def _read(tree: Packed, where: dict[int, tuple[int, int]], group: Sequence[int]) -> Any:
+    """The values of consecutive leaves ``group``: (array, each leaf's shape), or ``None``.
+
+    A flat buffer gives one slice; a buffer kept whole gives its array.
+    """
+    hits = [where.get(i) for i in group]
+    if all(h is None for h in hits):
+        return None
+    k = hits[0][0] if hits[0] is not None else -1
+    positions = [h[1] if h is not None and h[0] == k else -1 for h in hits]
+    if positions[0] < 0 or positions != list(range(positions[0], positions[0] + len(group))):
+        paths = ", ".join(tree.layout.paths[i] for i in group[:4])
+        raise ValueError(
+            f"map_matrices: a packed argument does not hold the leaves {paths} back to back "
+            "as the first one does; was it made from another packing?"
+        )
+    b, x = tree.layout.buffers[k], tree.buffers[k]
+    shapes = b.shapes[positions[0] : positions[-1] + 1]
+    if b.whole:
+        return x, shapes
+    start = b.offsets[positions[0]]
+    return jax.lax.slice_in_dim(x, start, start + sum(b.sizes[p] for p in positions)), shapes
+
+
+def _map_packed(calls: _Calls, select: Callable[[Shape], bool], trees: Sequence[Any]) -> tuple:
+    """The packed path: one call per run of equal-shape matrices, one per stretch of others."""
+    if not all(isinstance(t, Packed) for t in trees):
+        raise TypeError("map_matrices: the trees must be all packed or all per-leaf.")
+    where = [
+        {i: (k, pos) for k, b in enumerate(t.layout.buffers) for pos, i in enumerate(b.leaves)}
+        for t in trees
+    ]
+
+    def values(group: Sequence[int]) -> list[Any]:
+        return [_read(t, w, group) for t, w in zip(trees, where, strict=True)]
+
+    per_buffer: list[list[_Segment]] = []
+    for b in trees[0].layout.buffers:
+        segments: list[_Segment] = []
+        stretch: list[int] = []
+        for pos, n, shape in (*b.shape_runs, (len(b.leaves), 0, ())):  # a sentinel ends
+            if n and not (is_matrix(shape) and select(shape)):
+                stretch.extend(range(pos, pos + n))
+                continue
+            if stretch:  # the leaves before this run that are not matrices
+                group = tuple(b.leaves[p] for p in stretch)
+                sizes = [b.sizes[p] for p in stretch]
+                args = values(group)
+                if any(v is not None and list(map(math.prod, v[1])) != sizes for v in args):
+                    raise ValueError("map_matrices: `other` takes values of the leaves' sizes.")
+                outs = calls.others(*[None if v is None else v[0] for v in args])
+                shapes = tuple(b.shapes[p] for p in stretch)
+                segments.append((group, tuple(shapes for _ in outs), outs))
+                stretch = []
+            if not n:
+                break
+            group, lead, k = b.leaves[pos : pos + n], shape[:-2], n * math.prod(shape[:-2])
+            stacks = [
+                None if v is None else _as_stack(v[0], v[1][0], shape, k) for v in values(group)
+            ]
+            outs = calls.matrices(*stacks)
+            shapes_out = tuple(() if o is None else ((*lead, *o.shape[1:]),) * n for o in outs)
+            segments.append((group, shapes_out, outs))
+        per_buffer.append(segments)
+    return tuple(_assemble(trees[0].layout, per_buffer, j) for j in range(calls.count(trees)))
+
+
+def _assemble(layout: Layout, per_buffer: list[list[_Segment]], j: int) -> Packed:
+    """Output ``j`` as a packed value: in the input's layout if it has its leaves, shapes and
+    dtypes, else in a layout derived from it (the same tree; fewer leaves, other shapes)."""
+    buffers, arrays = [], []
+    for b, segments in zip(layout.buffers, per_buffer, strict=True):
+        leaves: list[int] = []
+        shapes: list[Shape] = []
+        parts = []
+        for group, seg_shapes, outs in segments:
+            if outs[j] is None:
+                continue
+            if math.prod(jnp.shape(outs[j])) != sum(map(math.prod, seg_shapes[j])):
+                raise ValueError(
+                    f"map_matrices: `other` returned shape {jnp.shape(outs[j])} for leaves of "
+                    f"shapes {seg_shapes[j]}; it must be elementwise."
+                )
+            leaves.extend(group)
+            shapes.extend(seg_shapes[j])
+            parts.append(outs[j])
+        if not parts:
+            continue
+        dtypes = {jax.dtypes.canonicalize_dtype(p.dtype) for p in parts}
+        if len(dtypes) != 1:
+            raise ValueError(f"map_matrices: `fn` and `other` return different dtypes {dtypes}.")
+        dtype = dtypes.pop()
+        if b.whole:
+            arrays.append(parts[0].reshape(shapes[0]))
+            buffers.append(BufferLayout(dtype, tuple(leaves), (shapes[0],), (0,), whole=True))
+            continue
+        flat = [p.reshape(-1) for p in parts]
+        arrays.append(flat[0] if len(flat) == 1 else jnp.concatenate(flat))
+        offsets = tuple(itertools.accumulate((math.prod(s) for s in shapes[:-1]), initial=0))
+        buffers.append(BufferLayout(dtype, tuple(leaves), tuple(shapes), offsets))
+    derived = Layout(layout.treedef, layout.paths, tuple(buffers))
+    return Packed(tuple(arrays), layout if derived == layout else derived)
+
+
+# ---------------------------------------------------------------------------------------
+# Adafactor's factored second moment
+
+
+class FactoredState(NamedTuple):
+    """State of :class:`ScaleByFactoredRms`: per-leaf trees with ``None`` at the leaves a
+    field does not cover (or, for packed parameters, :class:`~gdtx.Packed` values).
+
+    Attributes:
+        v_row: R, the EWMA of the row means of g² + ε₁, shape ``(..., r)``, for each
+            factored leaf of shape ``(..., r, c)``.
+        v_col: C, the EWMA of the column means, shape ``(..., c)``.
+        v: the EWMA of g² + ε₁ itself, for each leaf that is not factored.
+    """
+
+    v_row: Any
+    v_col: Any
+    v: Any
+
+
+class ScaleByFactoredRms(Transform):
+    r"""Adafactor's factored second moment (Shazeer & Stern, 2018, arXiv:1804.04235).
+
+    For each matrix G (r × c) of a leaf of shape ``(..., r, c)`` whose last two
+    dimensions are both at least ``min_dim_size_to_factor`` (leading dimensions are
+    a stack of matrices, factored one by one), the second moment is kept as a row
+    vector R and a column vector C (Algorithm 4, without the relative step size and
+    the update clipping):
+
+    $$ R \leftarrow eta_2 R + (1-eta_2)\,\operatorname{rowmean}(G^2 + arepsilon_1),
+       \qquad
+       C \leftarrow eta_2 C + (1-eta_2)\,\operatorname{colmean}(G^2 + arepsilon_1), $$
+    $$ \hat V = rac{R\,C^	op}{\operatorname{mean}(R)}, \qquad
+        ext{out} = rac{G}{\sqrt{\hat V}} $$
+
+    (the paper's row and column sums give the same V̂). Every other leaf keeps the
+    full second moment:
+
+    $$ v \leftarrow eta_2 v + (1-eta_2)(g^2 + arepsilon_1), \qquad
+        ext{out} = rac{g}{\sqrt{v}} $$
+
+    Memory is r + c numbers per matrix instead of r·c. With a constant β₂ the
+    moments start at 0 and are not bias-corrected. The state (:class:`FactoredState`)
+    is real, at least float32; in packed form, the statistics of a run of matrices of
+    one shape are stored together, and ``Packing.pack_state`` and
+    ``Packing.unpack_state`` convert them.
+
+    Attributes:
+        decay: β₂ in [0, 1).
+        eps: ε₁ ≥ 0, added to g² (the paper's 1e-30).
+        min_dim_size_to_factor: static: a leaf is factored only if both its last two
+            dimensions are at least this (Optax's rule; ``1`` factors every matrix).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_factored_rms(decay=0.5, min_dim_size_to_factor=2)
+        >>> g = {"w": jnp.array([[1.0, 1.0], [2.0, 2.0]]), "b": jnp.array([3.0])}
+        >>> state = tx.init(g)
+        >>> state.inner.v_row["w"], state.inner.v["b"]
+        (Array([0., 0.], dtype=float32), Array([0.], dtype=float32))
+        >>> out, state = tx.update(g, state)
+        >>> out["w"].round(4)  # V̂ = R Cᵀ / mean(R) = (1 − β₂) G²: out = G / √(0.5 G²)
+        Array([[1.4142, 1.4142],
+               [1.4142, 1.4142]], dtype=float32)
+    """
+
+    decay: Any = 0.999
+    eps: Any = 1e-30
+    min_dim_size_to_factor: int = static(default=128)
+
+    def __post_init__(self) -> None:
+        check_range("scale_by_factored_rms", "decay", self.decay, 0.0, 1.0, high_open=True)
+        check_range("scale_by_factored_rms", "eps", self.eps, 0.0)
+        if not isinstance(self.min_dim_size_to_factor, int) or self.min_dim_size_to_factor < 0:
+            raise ValueError(
+                "scale_by_factored_rms: `min_dim_size_to_factor` must be an int >= 0, got "
+                f"{self.min_dim_size_to_factor!r}."
+            )
+
+    def factored(self, shape: Shape) -> bool:
+        """Whether a leaf of this shape keeps factored statistics."""
+        return len(shape) >= 2 and min(shape[-2:]) >= self.min_dim_size_to_factor
+
+    def init_state(self, params: Params) -> FactoredState:
+        def real(x: Any) -> Any:
+            return jnp.finfo(compute_dtype(x.dtype)).dtype
+
+        def matrix(p: jax.Array) -> tuple[Any, ...]:  # p: (k, r, c)
+            return zeros(p[:, :, 0], real(p)), zeros(p[:, 0, :], real(p)), None
+
+        def other(p: jax.Array) -> tuple[Any, ...]:
+            return None, None, zeros(p, real(p))
+
+        v_row, v_col, v = map_matrices(matrix, params, other=other, select=self.factored)
+        return FactoredState(v_row=v_row, v_col=v_col, v=v)
+
+    def step(
+        self, updates: Updates, state: FactoredState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, FactoredState]:
+        def scaled(g: jax.Array, v_hat: jax.Array) -> jax.Array:
+            ct = compute_dtype(g.dtype)
+            return safe_div(g.astype(ct), jnp.sqrt(v_hat)).astype(g.dtype)
+
+        def square(g: jax.Array, dtype: Any) -> jax.Array:
+            return abs_sq_leaf(g).astype(dtype) + hyper(self.eps, dtype)  # g² + ε₁
+
+        def matrix(g: jax.Array, v_row: jax.Array, v_col: jax.Array, v: None) -> tuple[Any, ...]:
+            del v
+            g2 = square(g, v_row.dtype)  # (k, r, c)
+            v_row = ewma_step(v_row, jnp.mean(g2, axis=2), self.decay)  # R
+            v_col = ewma_step(v_col, jnp.mean(g2, axis=1), self.decay)  # C
+            # V̂ = (R / mean(R)) Cᵀ: the ratio first, so that R·C cannot underflow
+            ratio = safe_div(v_row, jnp.mean(v_row, axis=1, keepdims=True))
+            v_hat = ratio[:, :, None] * v_col[:, None, :]
+            return scaled(g, v_hat), v_row, v_col, None
+
+        def other(g: jax.Array, v_row: None, v_col: None, v: jax.Array) -> tuple[Any, ...]:
+            del v_row, v_col
+            v = ewma_step(v, square(g, v.dtype), self.decay)
+            return scaled(g, v), None, None, v
+
+        out, v_row, v_col, v = map_matrices(
+            matrix, updates, state.v_row, state.v_col, state.v, other=other, select=self.factored
+        )
+        return out, FactoredState(v_row=v_row, v_col=v_col, v=v)
+
+
+scale_by_factored_rms = ScaleByFactoredRms
