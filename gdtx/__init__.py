@@ -57,6 +57,9 @@ from ._combine import identity as identity
 from ._combine import masked as masked
 from ._combine import product as product
 from ._combine import variance as variance
+from ._factored import FactoredState as FactoredState
+from ._factored import ScaleByFactoredRms as ScaleByFactoredRms
+from ._factored import scale_by_factored_rms as scale_by_factored_rms
 from ._finite import ApplyIfFinite as ApplyIfFinite
 from ._finite import FiniteState as FiniteState
 from ._finite import apply_if_finite as apply_if_finite
@@ -68,9 +71,10 @@ from ._groups import set_to_zero as set_to_zero
 from ._layout import BufferLayout as BufferLayout
 from ._layout import Layout as Layout
 from ._layout import Packed as Packed
-from ._matrix import FactoredState as FactoredState
-from ._matrix import ScaleByFactoredRms as ScaleByFactoredRms
-from ._matrix import scale_by_factored_rms as scale_by_factored_rms
+from ._layout import leaf_sums as leaf_sums
+from ._layout import scale_leaves as scale_leaves
+from ._matrix import is_matrix as is_matrix
+from ._matrix import map_matrices as map_matrices
 from ._moments import BiasCorrection as BiasCorrection
 from ._moments import Ema as Ema
 from ._moments import InfinityNorm as InfinityNorm
