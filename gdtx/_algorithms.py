@@ -90,13 +90,13 @@ def sgd(
     if momentum is None:
         if nesterov:
             raise ValueError("sgd: `nesterov=True` needs a `momentum` value, got None.")
-        return Chain((*_l2("sgd", weight_decay), lr))
+        return Chain((*_l2("sgd", weight_decay), lr), "sgd")
     check_range("sgd", "momentum", momentum, 0.0, 1.0, high_open=True)
     check_range("sgd", "dampening", dampening, 0.0, 1.0)
     if nesterov and isinstance(dampening, int | float) and dampening != 0:
         raise ValueError(f"sgd: Nesterov momentum needs `dampening` = 0, got {dampening!r}.")
     trace = Trace(momentum, nesterov=nesterov, dampening=dampening, m_dtype=m_dtype)
-    return Chain((*_l2("sgd", weight_decay), trace, lr))
+    return Chain((*_l2("sgd", weight_decay), trace, lr), "sgd")
 
 
 def momentum(
@@ -141,11 +141,11 @@ def momentum(
     if form == "ewma":
         if nesterov:
             raise ValueError("momentum: `nesterov=True` applies to form='trace' only.")
-        return Chain((ema(beta, debias, dtype=m_dtype), lr))
+        return Chain((ema(beta, debias, dtype=m_dtype), lr), "momentum")
     if form == "trace":
         if debias:
             raise ValueError("momentum: `debias=True` applies to form='ewma' only.")
-        return Chain((Trace(beta, nesterov=nesterov, m_dtype=m_dtype), lr))
+        return Chain((Trace(beta, nesterov=nesterov, m_dtype=m_dtype), lr), "momentum")
     raise ValueError(f"momentum: `form` must be 'ewma' or 'trace', got {form!r}.")
 
 
@@ -186,7 +186,7 @@ def adagrad(
     check_range("adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0)
     check_range("adagrad", "eps", eps, 0.0)
     rss = scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt, v_dtype=v_dtype)
-    return Chain((*_l2("adagrad", weight_decay), rss, lr))
+    return Chain((*_l2("adagrad", weight_decay), rss, lr), "adagrad")
 
 
 def rmsprop(
@@ -259,7 +259,7 @@ def rmsprop(
         blocks.append(Trace(momentum, nesterov=nesterov, m_dtype=m_dtype))
     elif nesterov:
         raise ValueError("rmsprop: `nesterov=True` needs a `momentum` value, got None.")
-    return Chain((*blocks, lr))
+    return Chain((*blocks, lr), "rmsprop")
 
 
 def adadelta(
@@ -297,7 +297,10 @@ def adadelta(
     lr = _lr("adadelta", learning_rate)
     check_range("adadelta", "rho", rho, 0.0, 1.0, high_open=True)
     check_range("adadelta", "eps", eps, 0.0, low_open=True)
-    return Chain((*_l2("adadelta", weight_decay), scale_by_adadelta(rho, eps, v_dtype=v_dtype), lr))
+    return Chain(
+        (*_l2("adadelta", weight_decay), scale_by_adadelta(rho, eps, v_dtype=v_dtype), lr),
+        "adadelta",
+    )
 
 
 def adam(
@@ -343,7 +346,7 @@ def adam(
     check_adam_family("adam", b1, b2, eps)
     check_range("adam", "eps_root", eps_root, 0.0)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*_l2("adam", weight_decay), core, lr))
+    return Chain((*_l2("adam", weight_decay), core, lr), "adam")
 
 
 def amsgrad(
@@ -383,7 +386,7 @@ def amsgrad(
     lr = _lr("amsgrad", learning_rate)
     check_adam_family("amsgrad", b1, b2, eps)
     core = scale_by_amsgrad(b1, b2, eps, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*_l2("amsgrad", weight_decay), core, lr))
+    return Chain((*_l2("amsgrad", weight_decay), core, lr), "amsgrad")
 
 
 def adamw(
@@ -431,7 +434,7 @@ def adamw(
     check_range("adamw", "eps_root", eps_root, 0.0)
     check_range("adamw", "weight_decay", weight_decay, 0.0)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((core, AddDecayedWeights(weight_decay, mask), lr))
+    return Chain((core, AddDecayedWeights(weight_decay, mask), lr), "adamw")
 
 
 def adamax(
@@ -474,7 +477,7 @@ def adamax(
     lr = _lr("adamax", learning_rate)
     check_adam_family("adamax", b1, b2, eps)
     core = scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*_l2("adamax", weight_decay), core, lr))
+    return Chain((*_l2("adamax", weight_decay), core, lr), "adamax")
 
 
 def nadam(
@@ -521,7 +524,7 @@ def nadam(
     if momentum_decay is not None:
         check_range("nadam", "momentum_decay", momentum_decay, 0.0)
     core = scale_by_nadam(b1, b2, eps, momentum_decay, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*_l2("nadam", weight_decay), core, lr))
+    return Chain((*_l2("nadam", weight_decay), core, lr), "nadam")
 
 
 def lars(
@@ -580,5 +583,6 @@ def lars(
             maybe_masked(ScaleByTrustRatio(trust_coefficient, eps), trust_ratio_mask),
             lr,
             Trace(momentum, nesterov=nesterov, m_dtype=m_dtype),
-        )
+        ),
+        "lars",
     )

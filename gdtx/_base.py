@@ -65,24 +65,21 @@ class PytreeDataclass:
         jax.tree_util.register_dataclass(cls)
 
 
-class OptState(PytreeDataclass):
-    """The state of an optimizer.
+class OptState(NamedTuple):
+    """The state of an optimizer: a NamedTuple, as Optax's states are, so that Optax's
+    state utilities (``optax.tree_utils.tree_get``, ``optax.tree_map_params``) read it.
 
     Attributes:
-        count: steps taken so far (``int32``), saturating at the int32 maximum.
+        count: ``update`` calls so far (``int32``), saturating at the int32 maximum.
         inner: the state of the transformation's blocks, e.g. a tuple with one
             entry per block of a chain.
-        spec: static: the tree structure and shapes of the parameters the state
-            was made for (``None``: not checked).
+        spec: the tree structure and shapes of the parameters the state was made for
+            (``None``: not checked); a static pytree node without leaves.
     """
 
-    count: jax.Array
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]  (as in Optax)
     inner: Any
-    spec: ParamsSpec | None = static(default=None)
-
-    def _replace(self, **changes: Any) -> OptState:
-        """A copy with some fields replaced (as for a NamedTuple)."""
-        return dataclasses.replace(self, **changes)
+    spec: ParamsSpec | None = None
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
@@ -133,6 +130,13 @@ class Transform(PytreeDataclass):
 
     extra_args: ClassVar[tuple[str, ...]] = ()
     """The keyword arguments of ``update`` this block reads (e.g. ``("value",)``)."""
+    reads_params: ClassVar[bool] = False
+    """Whether this block reads the parameters (weight decay, trust ratio)."""
+
+    @property
+    def label(self) -> str:
+        """The name errors use: the algorithm's (``adam``) or the class's."""
+        return getattr(self, "name", "") or type(self).__name__
 
     # -- the protocol users call --------------------------------------------------
     def init(self, params: Params) -> OptState:
@@ -142,7 +146,7 @@ class Transform(PytreeDataclass):
         ``None``, which gets no state); anything else raises ``TypeError``
         naming its key path.
         """
-        spec = params_spec(f"{type(self).__name__}.init", params)
+        spec = params_spec(f"{self.label}.init", params)
         return OptState(count=jnp.zeros([], jnp.int32), inner=self.init_state(params), spec=spec)
 
     def update(
@@ -164,11 +168,17 @@ class Transform(PytreeDataclass):
         """
         if not isinstance(state, OptState):
             raise TypeError(
-                f"{type(self).__name__}.update: `state` must be the OptState returned by "
+                f"{self.label}.update: `state` must be the OptState returned by "
                 f"init() or a previous update(), got {type(state).__name__}."
             )
+        updates, params = _as_arrays(updates), _as_arrays(params)
+        if params is None and self.needs_params():
+            raise ValueError(
+                f"{self.label} reads the parameters (for weight decay or a trust ratio): call "
+                "update(updates, state, params) with params."
+            )
         if state.spec is not None:
-            owner = f"{type(self).__name__}.update"
+            owner = f"{self.label}.update"
             check_against_spec(owner, "updates", updates, state.spec)
             if params is not None:
                 check_against_spec(owner, "params", params, state.spec)
@@ -177,7 +187,7 @@ class Transform(PytreeDataclass):
             unknown = sorted(set(extra_args) - consumed) if consumed is not None else []
             if unknown:
                 raise TypeError(
-                    f"{type(self).__name__}.update: no block reads the keyword argument(s) "
+                    f"{self.label}.update: no block reads the keyword argument(s) "
                     f"{', '.join(map(repr, unknown))}; the blocks here read "
                     f"{sorted(consumed) if consumed else 'none'}."
                 )
@@ -201,7 +211,7 @@ class Transform(PytreeDataclass):
         if n != 1:
             raise ValueError(
                 f"current_learning_rate: expected exactly one scale_by_learning_rate block in "
-                f"{type(self).__name__}, found {n}."
+                f"{self.label}, found {n}."
             )
         [(block, count)] = self._learning_rate_counts(state.inner, jnp.asarray(state.count))
         return block.rate_at(jnp.maximum(count - 1, 0))
@@ -239,6 +249,10 @@ class Transform(PytreeDataclass):
         del state, count
         return iter(())
 
+    def needs_params(self) -> bool:
+        """Whether a block inside reads the parameters."""
+        return self.reads_params or any(c.needs_params() for c in self.children())
+
     def consumed_args(self) -> frozenset[str] | None:
         """The ``update`` keywords that some block inside reads; ``None``: any keyword."""
         names = set(self.extra_args)
@@ -273,6 +287,13 @@ class Transform(PytreeDataclass):
     ) -> tuple[Updates, State]:
         """One update. ``ctx.count`` is the number of steps before this one (t = count + 1)."""
         raise NotImplementedError
+
+
+def _as_arrays(tree: Any) -> Any:
+    """``tree`` with Python and NumPy numbers as JAX arrays (arrays and tracers as they are)."""
+    if tree is None:
+        return None
+    return jax.tree.map(lambda x: x if isinstance(x, jax.Array) else jnp.asarray(x), tree)
 
 
 def _like(new: Any, old: Any) -> Any:

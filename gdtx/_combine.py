@@ -23,9 +23,11 @@ class Chain(Transform):
 
     Attributes:
         transforms: the transformations, applied left to right.
+        name: static: the algorithm's name (``"adam"``), used in error messages.
     """
 
     transforms: tuple[Transform, ...]
+    name: str = static(default="")
 
     def init_state(self, params: Params) -> tuple[State, ...]:
         return tuple(tx.init_state(params) for tx in self.transforms)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from ._base import Context, EmptyState, Params, State, Transform, Updates, static
 from ._combine import as_transform
 from ._layout import leaf_view, merge_leaves, select_leaves
+from ._masks import FrozenTree, freeze, is_function, leaf_values
 
 
 def path_keys(path: tuple[Any, ...]) -> tuple[str, ...]:
@@ -82,16 +83,27 @@ class _NdimMask:
         return f"ndim_mask({self.min_ndim})"
 
 
+def _is_label(x: Any) -> bool:
+    return isinstance(x, str)
+
+
 def _rules(labels: Any) -> Any:
-    """A hashable form of the labelling: a function, or a tuple of (pattern, label) rules."""
-    if callable(labels):
+    """A hashable form of the labelling: a function, a tuple of (pattern, label) rules, or
+    a frozen tree of labels."""
+    if is_function(labels, _is_label):
         return labels
-    if isinstance(labels, Mapping):
+    if isinstance(labels, Mapping) and all(
+        isinstance(k, str | re.Pattern) and isinstance(v, str) for k, v in labels.items()
+    ):
         return tuple(labels.items())
-    raise TypeError(
-        "partition: `labels` must be a function of the parameters or a mapping from "
-        f"key-path patterns to labels, got {type(labels).__name__}."
-    )
+    leaves = jax.tree.leaves(labels)
+    if not leaves or not all(_is_label(x) for x in leaves):
+        raise TypeError(
+            "partition: `labels` must be a function of the parameters, a mapping from "
+            "key-path patterns to labels, or a tree of labels (strings) with the "
+            f"parameters' structure, got {type(labels).__name__}."
+        )
+    return freeze(labels, _is_label, str)
 
 
 def _matches(pattern: Any, keys: tuple[str, ...]) -> bool:
@@ -108,18 +120,11 @@ def _matches(pattern: Any, keys: tuple[str, ...]) -> bool:
 
 def leaf_labels(labels: Any, params: Params, known: tuple[str, ...]) -> tuple[str, ...]:
     """One label per leaf of ``params``; raises naming unassigned, overlapping or unknown paths."""
-    with_paths, treedef = jax.tree_util.tree_flatten_with_path(params)
+    with_paths = jax.tree_util.tree_flatten_with_path(params)[0]
     keys = [path_keys(p) for p, _ in with_paths]
     paths = ["/".join(k) for k in keys]
-    if callable(labels):
-        tree = labels(params)
-        out, label_def = jax.tree.flatten(tree)
-        if label_def != treedef:
-            raise ValueError(
-                "partition: the labelling function returned a tree whose structure differs "
-                f"from the parameters'.\n  labels: {label_def}\n  params: {treedef}"
-            )
-        out = [str(x) for x in out]
+    if not isinstance(labels, tuple) or isinstance(labels, FrozenTree):  # function or tree
+        out = [str(x) for x in leaf_values("partition", "labels'", labels, params, _is_label)]
     else:
         out, unassigned, overlapping = [], [], []
         for path, leaf_keys in zip(paths, keys, strict=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -123,6 +123,7 @@ class AddDecayedWeights(Transform):
 
     weight_decay: Any
     mask: Any = static(default=None)
+    reads_params: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_range("add_decayed_weights", "weight_decay", self.weight_decay, 0.0)
@@ -236,6 +237,7 @@ class ScaleByTrustRatio(Transform):
     trust_coefficient: Any = 1.0
     eps: Any = 0.0
     min_norm: Any = 0.0
+    reads_params: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_range(

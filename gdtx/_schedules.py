@@ -253,13 +253,15 @@ class LinearSchedule(Schedule):
 
 
 class CosineDecay(Schedule):
-    """α = α₀ · ((1 − a)·(½(1 + cos(π·min(count, T)/T)))ᵉ + a).
+    """α = α_end + (α₀ − α_end)·(½(1 + cos(π·min(count, T)/T)))ᵉ, with α_end = a·α₀.
 
     Attributes:
         init_value: α₀.
-        decay_steps: T, after which the value stays at a·α₀.
-        alpha: a, the final value as a fraction of α₀.
+        decay_steps: T, after which the value stays at α_end.
+        alpha: a, the final value as a fraction of α₀ (Optax's argument).
         exponent: e.
+        end_value: α_end itself, used instead of ``alpha`` when given (so that
+            α₀ = 0 is allowed, as in a warm-up that peaks at 0).
 
     Example:
         >>> import gdtx
@@ -272,17 +274,21 @@ class CosineDecay(Schedule):
     decay_steps: Any
     alpha: Any = 0.0
     exponent: Any = 1.0
+    end_value: Any = None
 
     def __post_init__(self) -> None:
         check_positive_int("cosine_decay_schedule", "decay_steps", self.decay_steps)
         check_range("cosine_decay_schedule", "alpha", self.alpha, 0.0, 1.0)
+        if self.end_value is not None:
+            check_range("cosine_decay_schedule", "end_value", self.end_value)
 
     def __call__(self, count: Any) -> jax.Array:
         T = _float(self.decay_steps)
         c = jnp.minimum(_count(count), T)
         cosine = 0.5 * (1 + jnp.cos(math.pi * c / T))
-        a = _float(self.alpha)
-        return _float(self.init_value) * ((1 - a) * cosine ** _float(self.exponent) + a)
+        init = _float(self.init_value)
+        end = _float(self.alpha) * init if self.end_value is None else _float(self.end_value)
+        return end + (init - end) * cosine ** _float(self.exponent)  # α_end + (α₀−α_end)·cosᵉ
 
 
 class JoinSchedules(Schedule):
@@ -336,8 +342,13 @@ def warmup_cosine_decay_schedule(
         >>> [round(float(s(k)), 3) for k in (0, 1, 2, 4, 6)]
         [0.0, 0.5, 1.0, 0.5, 0.0]
     """
-    check_positive_int("warmup_cosine_decay_schedule", "warmup_steps", warmup_steps)
-    check_positive_int("warmup_cosine_decay_schedule", "decay_steps", decay_steps)
+    owner = "warmup_cosine_decay_schedule"
+    check_positive_int(owner, "warmup_steps", warmup_steps)
+    check_positive_int(owner, "decay_steps", decay_steps)
+    for name, value in (("init_value", init_value), ("peak_value", peak_value)):
+        check_range(owner, name, value)
+    check_range(owner, "end_value", end_value)
+    check_range(owner, "exponent", exponent, 0.0, low_open=True)
     if (
         isinstance(warmup_steps, int)
         and isinstance(decay_steps, int)
@@ -351,10 +362,7 @@ def warmup_cosine_decay_schedule(
         (
             LinearSchedule(init_value, peak_value, warmup_steps),
             CosineDecay(
-                peak_value,
-                decay_steps - warmup_steps,
-                alpha=_float(end_value) / peak_value,
-                exponent=exponent,
+                peak_value, decay_steps - warmup_steps, exponent=exponent, end_value=end_value
             ),
         ),
         (warmup_steps,),

@@ -46,6 +46,7 @@ def check_range(
 
     Traced values (inside jit or vmap) are not checked.
     """
+    _check_numeric(owner, name, value)
     arr = _concrete_values(value)
     if arr is None:
         return
@@ -57,8 +58,23 @@ def check_range(
         raise ValueError(f"{owner}: `{name}` must lie in {lo}{low}, {high}{hi}, got {value!r}.")
 
 
+def _check_numeric(owner: str, name: str, value: Any) -> None:
+    """Raises ``TypeError`` unless ``value`` is a number or a numeric array (or tracer)."""
+    if isinstance(value, bool) or not (
+        isinstance(value, numbers.Number | jax.Array | np.ndarray | np.generic)
+        or hasattr(value, "aval")
+    ):
+        raise TypeError(
+            f"{owner}: `{name}` must be a number or a numeric array, got {value!r} "
+            f"({type(value).__name__})."
+        )
+    if hasattr(value, "dtype") and not np.issubdtype(np.dtype(value.dtype), np.number):
+        raise TypeError(f"{owner}: `{name}` must be numeric, got dtype {value.dtype}.")
+
+
 def check_positive_int(owner: str, name: str, value: Any) -> None:
     """Raises ``ValueError`` if a concrete ``value`` is not a positive integer."""
+    _check_numeric(owner, name, value)
     arr = _concrete_values(value)
     if arr is None:
         return
@@ -79,6 +95,7 @@ def check_params(owner: str, params: Any) -> Any:
 # Parameter trees
 
 
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class ParamsSpec:
     """What a state was initialised for: the parameters' tree structure and leaf shapes.
@@ -89,6 +106,19 @@ class ParamsSpec:
 
     treedef: Any
     shapes: tuple[tuple[int, ...], ...]
+
+    def __eq__(self, other: object) -> bool:
+        # A spec with no leaves (the state of a tree without arrays, such as the
+        # placeholder Optax's tree_map_params initialises with) matches every spec, so
+        # that a state made for the placeholder lines up with a real one.
+        if not isinstance(other, ParamsSpec):
+            return NotImplemented
+        if not self.shapes or not other.shapes:
+            return True
+        return (self.treedef, self.shapes) == (other.treedef, other.shapes)
+
+    def __hash__(self) -> int:
+        return hash(len(self.shapes) > 0 and (self.treedef, self.shapes))
 
     def paths(self) -> list[str]:
         """The key path of every leaf, as ``jax.tree_util.keystr`` spells it."""
@@ -129,24 +159,40 @@ def params_spec(owner: str, params: Any) -> ParamsSpec:
     return ParamsSpec(treedef, tuple(tuple(np.shape(leaf)) for _, leaf in with_paths))
 
 
+def _key_paths(tree_def: Any) -> list[str]:
+    """The key path of every leaf of a tree structure, without ``.value`` attributes.
+
+    Flax NNX hands ``nnx.Variable`` wrappers (whose array is ``.value``) to ``init``
+    and bare arrays to ``update``; dropping ``.value`` makes their paths compare equal.
+    """
+    dummy = jax.tree.unflatten(tree_def, list(range(tree_def.num_leaves)))
+    out = []
+    for path, _ in jax.tree_util.tree_flatten_with_path(dummy)[0]:
+        kept = tuple(
+            k for k in path if not (isinstance(k, jax.tree_util.GetAttrKey) and k.name == "value")
+        )
+        out.append(jax.tree_util.keystr(kept))
+    return out
+
+
 def check_against_spec(owner: str, name: str, tree: Any, spec: ParamsSpec) -> None:
     """Raises ``ValueError`` naming the key paths where ``tree`` and ``spec`` differ.
 
-    Trees whose leaves match the spec one for one in shape pass even when their
-    containers differ (Flax hands ``nnx.Variable`` wrappers to ``init`` and bare
-    arrays to ``update``).
+    Leaves are matched by key path and shape. Paths are compared without ``.value``
+    attributes, so Flax NNX's ``nnx.Variable`` wrappers (handed to ``init``) and bare
+    arrays (handed to ``update``) match.
     """
-    with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
-    shapes = tuple(tuple(np.shape(leaf)) for _, leaf in with_paths)
-    if shapes == spec.shapes:
+    leaves, treedef = jax.tree.flatten(tree)
+    shapes = tuple(tuple(np.shape(leaf)) for leaf in leaves)
+    if treedef == spec.treedef and shapes == spec.shapes:
         return
-    got = [jax.tree_util.keystr(p) for p, _ in with_paths]
-    want = spec.paths()
-    if len(got) == len(want):
+    got, want = _key_paths(treedef), _key_paths(spec.treedef)
+    if got == want and shapes == spec.shapes:
+        return
+    if got == want:
         lines = [
             f"  {g}: {name} has shape {gs}, the state {ws}"
-            + ("" if g == w else f" (state path {w})")
-            for g, w, gs, ws in zip(got, want, shapes, spec.shapes, strict=True)
+            for g, gs, ws in zip(got, shapes, spec.shapes, strict=True)
             if gs != ws
         ]
     else:
@@ -157,7 +203,7 @@ def check_against_spec(owner: str, name: str, tree: Any, spec: ParamsSpec) -> No
             lines.append(f"  in the state but not in {name}: {', '.join(missing)}")
         if extra:
             lines.append(f"  in {name} but not in the state: {', '.join(extra)}")
-        if not lines:
+        if not lines:  # the same paths in another order, or another container type
             lines.append(f"  {name}: {treedef}\n  state: {spec.treedef}")
     raise ValueError(
         f"{owner}: `{name}` does not match the parameters the state was initialised for "
