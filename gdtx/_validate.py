@@ -68,8 +68,9 @@ def _check_numeric(owner: str, name: str, value: Any) -> None:
             f"{owner}: `{name}` must be a number or a numeric array, got {value!r} "
             f"({type(value).__name__})."
         )
-    if hasattr(value, "dtype") and not np.issubdtype(np.dtype(value.dtype), np.number):
-        raise TypeError(f"{owner}: `{name}` must be numeric, got dtype {value.dtype}.")
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and not np.issubdtype(np.dtype(dtype), np.number):
+        raise TypeError(f"{owner}: `{name}` must be numeric, got dtype {dtype}.")
 
 
 def check_positive_int(owner: str, name: str, value: Any) -> None:
