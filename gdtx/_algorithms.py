@@ -28,7 +28,7 @@ from ._combine import Chain, masked
 from ._moments import ema
 from ._momentum import Trace
 from ._rms import scale_by_adadelta, scale_by_rms, scale_by_rss
-from ._scale import AddDecayedWeights, ScaleByLearningRate, ScaleByTrustRatio
+from ._scale import AddDecayedWeights, Scale, ScaleByLearningRate, ScaleByTrustRatio
 from ._validate import check_range
 
 ScalarOrSchedule = Any
@@ -43,6 +43,11 @@ def _l2(owner: str, weight_decay: Any) -> tuple[Transform, ...]:
     return (AddDecayedWeights(weight_decay),)
 
 
+def _sign(maximize: bool) -> tuple[Transform, ...]:
+    """g ← −g first when maximizing (torch's ``maximize``), before any weight decay."""
+    return (Scale(-1.0),) if maximize else ()
+
+
 def _lr(owner: str, learning_rate: Any) -> ScaleByLearningRate:
     """The learning-rate block, its constant checked under the optimizer's name."""
     if not callable(learning_rate):
@@ -55,6 +60,7 @@ def sgd(
     momentum: Any = None,
     nesterov: bool = False,
     *,
+    maximize: bool = False,
     dampening: Any = 0.0,
     weight_decay: Any = None,
     m_dtype: Any = None,
@@ -69,6 +75,8 @@ def sgd(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         momentum: β in [0, 1), or ``None`` for plain gradient descent.
         nesterov: use Nesterov momentum (needs ``momentum``).
         dampening: τ in [0, 1], as in ``torch.optim.SGD``.
@@ -90,19 +98,20 @@ def sgd(
     if momentum is None:
         if nesterov:
             raise ValueError("sgd: `nesterov=True` needs a `momentum` value, got None.")
-        return Chain((*_l2("sgd", weight_decay), lr), "sgd")
+        return Chain((*_sign(maximize), *_l2("sgd", weight_decay), lr), "sgd")
     check_range("sgd", "momentum", momentum, 0.0, 1.0, high_open=True)
     check_range("sgd", "dampening", dampening, 0.0, 1.0)
     if nesterov and isinstance(dampening, int | float) and dampening != 0:
         raise ValueError(f"sgd: Nesterov momentum needs `dampening` = 0, got {dampening!r}.")
     trace = Trace(momentum, nesterov=nesterov, dampening=dampening, m_dtype=m_dtype)
-    return Chain((*_l2("sgd", weight_decay), trace, lr), "sgd")
+    return Chain((*_sign(maximize), *_l2("sgd", weight_decay), trace, lr), "sgd")
 
 
 def momentum(
     learning_rate: ScalarOrSchedule,
     beta: Any = 0.9,
     *,
+    maximize: bool = False,
     form: Literal["ewma", "trace"] = "ewma",
     debias: bool = False,
     nesterov: bool = False,
@@ -119,6 +128,8 @@ def momentum(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         beta: β in [0, 1).
         form: ``"ewma"`` or ``"trace"``.
         debias: EWMA form only: bias-correct m.
@@ -141,11 +152,13 @@ def momentum(
     if form == "ewma":
         if nesterov:
             raise ValueError("momentum: `nesterov=True` applies to form='trace' only.")
-        return Chain((ema(beta, debias, dtype=m_dtype), lr), "momentum")
+        return Chain((*_sign(maximize), ema(beta, debias, dtype=m_dtype), lr), "momentum")
     if form == "trace":
         if debias:
             raise ValueError("momentum: `debias=True` applies to form='ewma' only.")
-        return Chain((Trace(beta, nesterov=nesterov, m_dtype=m_dtype), lr), "momentum")
+        return Chain(
+            (*_sign(maximize), Trace(beta, nesterov=nesterov, m_dtype=m_dtype), lr), "momentum"
+        )
     raise ValueError(f"momentum: `form` must be 'ewma' or 'trace', got {form!r}.")
 
 
@@ -154,6 +167,7 @@ def adagrad(
     initial_accumulator_value: Any = 0.0,
     eps: Any = 1e-10,
     *,
+    maximize: bool = False,
     eps_in_sqrt: bool = False,
     weight_decay: Any = None,
     v_dtype: Any = None,
@@ -166,6 +180,8 @@ def adagrad(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         initial_accumulator_value: v₀ ≥ 0 (0 in the paper and PyTorch, 0.1 in Optax).
         eps: ε ≥ 0.
         eps_in_sqrt: ε inside the root (Optax) or outside (the paper, PyTorch).
@@ -186,7 +202,7 @@ def adagrad(
     check_range("adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0)
     check_range("adagrad", "eps", eps, 0.0)
     rss = scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt, v_dtype=v_dtype)
-    return Chain((*_l2("adagrad", weight_decay), rss, lr), "adagrad")
+    return Chain((*_sign(maximize), *_l2("adagrad", weight_decay), rss, lr), "adagrad")
 
 
 def rmsprop(
@@ -200,6 +216,7 @@ def rmsprop(
     nesterov: bool = False,
     bias_correction: bool = False,
     *,
+    maximize: bool = False,
     weight_decay: Any = None,
     m_dtype: Any = None,
     v_dtype: Any = None,
@@ -214,6 +231,8 @@ def rmsprop(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         decay: β in [0, 1) (Optax's ``decay``, PyTorch's ``alpha``).
         eps: ε ≥ 0.
         initial_scale: the initial value of v (≥ 0).
@@ -242,6 +261,7 @@ def rmsprop(
     check_range("rmsprop", "eps", eps, 0.0)
     check_range("rmsprop", "initial_scale", initial_scale, 0.0)
     blocks: list[Transform] = [
+        *_sign(maximize),
         *_l2("rmsprop", weight_decay),
         scale_by_rms(
             decay,
@@ -267,6 +287,7 @@ def adadelta(
     rho: Any = 0.95,
     eps: Any = 1e-6,
     *,
+    maximize: bool = False,
     weight_decay: Any = None,
     v_dtype: Any = None,
 ) -> Chain:
@@ -279,6 +300,8 @@ def adadelta(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         rho: ρ in [0, 1).
         eps: ε > 0.
         weight_decay: L2 coefficient λ ≥ 0 added to the gradient, or ``None``.
@@ -298,7 +321,12 @@ def adadelta(
     check_range("adadelta", "rho", rho, 0.0, 1.0, high_open=True)
     check_range("adadelta", "eps", eps, 0.0, low_open=True)
     return Chain(
-        (*_l2("adadelta", weight_decay), scale_by_adadelta(rho, eps, v_dtype=v_dtype), lr),
+        (
+            *_sign(maximize),
+            *_l2("adadelta", weight_decay),
+            scale_by_adadelta(rho, eps, v_dtype=v_dtype),
+            lr,
+        ),
         "adadelta",
     )
 
@@ -310,6 +338,7 @@ def adam(
     eps: Any = 1e-8,
     eps_root: Any = 0.0,
     *,
+    maximize: bool = False,
     weight_decay: Any = None,
     m_dtype: Any = None,
     v_dtype: Any = None,
@@ -322,6 +351,8 @@ def adam(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
         eps: ε ≥ 0, outside the root.
@@ -346,7 +377,7 @@ def adam(
     check_adam_family("adam", b1, b2, eps)
     check_range("adam", "eps_root", eps_root, 0.0)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*_l2("adam", weight_decay), core, lr), "adam")
+    return Chain((*_sign(maximize), *_l2("adam", weight_decay), core, lr), "adam")
 
 
 def amsgrad(
@@ -355,6 +386,7 @@ def amsgrad(
     b2: Any = 0.999,
     eps: Any = 1e-8,
     *,
+    maximize: bool = False,
     weight_decay: Any = None,
     m_dtype: Any = None,
     v_dtype: Any = None,
@@ -366,6 +398,8 @@ def amsgrad(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
         eps: ε ≥ 0.
@@ -386,7 +420,7 @@ def amsgrad(
     lr = _lr("amsgrad", learning_rate)
     check_adam_family("amsgrad", b1, b2, eps)
     core = scale_by_amsgrad(b1, b2, eps, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*_l2("amsgrad", weight_decay), core, lr), "amsgrad")
+    return Chain((*_sign(maximize), *_l2("amsgrad", weight_decay), core, lr), "amsgrad")
 
 
 def adamw(
@@ -398,6 +432,7 @@ def adamw(
     weight_decay: Any = 1e-4,
     mask: Any = None,
     *,
+    maximize: bool = False,
     m_dtype: Any = None,
     v_dtype: Any = None,
 ) -> Chain:
@@ -409,6 +444,8 @@ def adamw(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
         eps: ε ≥ 0, outside the root.
@@ -434,7 +471,7 @@ def adamw(
     check_range("adamw", "eps_root", eps_root, 0.0)
     check_range("adamw", "weight_decay", weight_decay, 0.0)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((core, AddDecayedWeights(weight_decay, mask), lr), "adamw")
+    return Chain((*_sign(maximize), core, AddDecayedWeights(weight_decay, mask), lr), "adamw")
 
 
 def adamax(
@@ -443,6 +480,7 @@ def adamax(
     b2: Any = 0.999,
     eps: Any = 1e-8,
     *,
+    maximize: bool = False,
     eps_in_max: bool = True,
     weight_decay: Any = None,
     m_dtype: Any = None,
@@ -456,6 +494,8 @@ def adamax(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
         eps: ε ≥ 0.
@@ -477,7 +517,7 @@ def adamax(
     lr = _lr("adamax", learning_rate)
     check_adam_family("adamax", b1, b2, eps)
     core = scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*_l2("adamax", weight_decay), core, lr), "adamax")
+    return Chain((*_sign(maximize), *_l2("adamax", weight_decay), core, lr), "adamax")
 
 
 def nadam(
@@ -486,6 +526,7 @@ def nadam(
     b2: Any = 0.999,
     eps: Any = 1e-8,
     *,
+    maximize: bool = False,
     momentum_decay: Any = 4e-3,
     weight_decay: Any = None,
     m_dtype: Any = None,
@@ -501,6 +542,8 @@ def nadam(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
         eps: ε ≥ 0.
@@ -524,7 +567,7 @@ def nadam(
     if momentum_decay is not None:
         check_range("nadam", "momentum_decay", momentum_decay, 0.0)
     core = scale_by_nadam(b1, b2, eps, momentum_decay, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*_l2("nadam", weight_decay), core, lr), "nadam")
+    return Chain((*_sign(maximize), *_l2("nadam", weight_decay), core, lr), "nadam")
 
 
 def lars(
@@ -537,6 +580,7 @@ def lars(
     momentum: Any = 0.9,
     nesterov: bool = False,
     *,
+    maximize: bool = False,
     m_dtype: Any = None,
 ) -> Chain:
     """LARS (You, Gitman & Ginsburg, 2017): layer-wise trust ratio with momentum.
@@ -548,6 +592,8 @@ def lars(
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
+        maximize: ascend instead of descend: g ← −g first, before any weight decay
+            (torch's ``maximize``).
         weight_decay: λ ≥ 0.
         weight_decay_mask: ``True`` for all leaves, a pytree of bools, or a function
             of the parameters: the leaves that decay.
@@ -579,6 +625,7 @@ def lars(
 
     return Chain(
         (
+            *_sign(maximize),
             maybe_masked(AddDecayedWeights(weight_decay), weight_decay_mask),
             maybe_masked(ScaleByTrustRatio(trust_coefficient, eps), trust_ratio_mask),
             lr,

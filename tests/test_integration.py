@@ -36,7 +36,13 @@ def _run(name: str, swap: bool = False) -> dict:
 
 
 def test_readme_has_the_four_training_loops():
-    assert set(BLOCKS) == {"Flax NNX", "Flax Linen", "Equinox", "Plain JAX"}
+    assert set(BLOCKS) == {
+        "Flax NNX",
+        "Flax NNX: a new learning rate without recompiling",
+        "Flax Linen",
+        "Equinox",
+        "Plain JAX",
+    }
 
 
 @pytest.mark.parametrize(
