@@ -164,8 +164,12 @@ class Transform(PytreeDataclass):
                 transformations that take extra arguments.
 
         Returns:
-            The transformed updates and the new state.
+            The transformed updates and the new state. ``updates=None`` (no gradients at
+            all) returns ``None`` and the state unchanged: no step is taken, as Optax's
+            stateless transformations map ``None`` to ``None``.
         """
+        if updates is None:
+            return None, state
         if not isinstance(state, OptState):
             raise TypeError(
                 f"{self.label}.update: `state` must be the OptState returned by "

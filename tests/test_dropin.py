@@ -255,3 +255,14 @@ def test_maximize_matches_torch(name):
         p = gdtx.apply_updates(p, updates)
         np.testing.assert_allclose(p, w, rtol=1e-5, atol=1e-6)
     assert np.max(np.abs(np.asarray(p) - start)) > 0.01
+
+
+def test_none_updates_take_no_step_and_none_params_are_fine_where_unused():
+    params = {"a": jnp.ones(2), "b": None}
+    for opt in (gdtx.sgd(0.1), gdtx.adam(0.1)):
+        state = opt.init(params)
+        out, same = opt.update(None, state, params)
+        assert out is None and same is state  # Optax's sgd also maps None to None
+        updates, _ = opt.update({"a": jnp.ones(2), "b": None}, state, None)
+        np.testing.assert_allclose(updates["a"], -0.1, rtol=1e-6)
+        assert updates["b"] is None
