@@ -46,17 +46,38 @@ from ._base import apply_updates as apply_updates
 from ._base import compute_dtype as compute_dtype
 from ._base import safe_increment as safe_increment
 from ._base import static as static
+from ._clipping import AdaptiveGradClip as AdaptiveGradClip
+from ._clipping import Centralize as Centralize
+from ._clipping import ScaleByParamBlockNorm as ScaleByParamBlockNorm
+from ._clipping import ScaleByParamBlockRms as ScaleByParamBlockRms
+from ._clipping import adaptive_grad_clip as adaptive_grad_clip
+from ._clipping import centralize as centralize
+from ._clipping import scale_by_param_block_norm as scale_by_param_block_norm
+from ._clipping import scale_by_param_block_rms as scale_by_param_block_rms
 from ._combine import Chain as Chain
 from ._combine import Fork as Fork
 from ._combine import Identity as Identity
 from ._combine import Masked as Masked
+from ._combine import NamedChain as NamedChain
 from ._combine import OptaxTransform as OptaxTransform
 from ._combine import chain as chain
 from ._combine import fork as fork
 from ._combine import identity as identity
 from ._combine import masked as masked
+from ._combine import named_chain as named_chain
 from ._combine import product as product
 from ._combine import variance as variance
+from ._cycles import PiecewiseInterpolate as PiecewiseInterpolate
+from ._cycles import cosine_onecycle_schedule as cosine_onecycle_schedule
+from ._cycles import linear_onecycle_schedule as linear_onecycle_schedule
+from ._cycles import piecewise_interpolate_schedule as piecewise_interpolate_schedule
+from ._cycles import sgdr_schedule as sgdr_schedule
+from ._every import ApplyEvery as ApplyEvery
+from ._every import ApplyEveryState as ApplyEveryState
+from ._every import SkipLargeUpdates as SkipLargeUpdates
+from ._every import SkipState as SkipState
+from ._every import apply_every as apply_every
+from ._every import skip_large_updates as skip_large_updates
 from ._factored import FactoredState as FactoredState
 from ._factored import ScaleByFactoredRms as ScaleByFactoredRms
 from ._factored import scale_by_factored_rms as scale_by_factored_rms
@@ -65,6 +86,7 @@ from ._finite import FiniteState as FiniteState
 from ._finite import apply_if_finite as apply_if_finite
 from ._groups import Partition as Partition
 from ._groups import SetToZero as SetToZero
+from ._groups import freeze as freeze
 from ._groups import ndim_mask as ndim_mask
 from ._groups import partition as partition
 from ._groups import set_to_zero as set_to_zero
@@ -96,6 +118,12 @@ from ._momentum import NesterovEma as NesterovEma
 from ._momentum import Trace as Trace
 from ._momentum import nesterov_ema as nesterov_ema
 from ._momentum import trace as trace
+from ._noise import AddNoise as AddNoise
+from ._noise import AddNoiseState as AddNoiseState
+from ._noise import ZeroNans as ZeroNans
+from ._noise import ZeroNansState as ZeroNansState
+from ._noise import add_noise as add_noise
+from ._noise import zero_nans as zero_nans
 from ._packing import Packing as Packing
 from ._packing import packing as packing
 from ._plateau import PlateauState as PlateauState
@@ -140,6 +168,10 @@ from ._schedules import linear_schedule as linear_schedule
 from ._schedules import piecewise_constant_schedule as piecewise_constant_schedule
 from ._schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
 from ._tree import global_norm as global_norm
+from ._warmup import PolynomialSchedule as PolynomialSchedule
+from ._warmup import polynomial_schedule as polynomial_schedule
+from ._warmup import warmup_constant_schedule as warmup_constant_schedule
+from ._warmup import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
 
 __version__ = "0.1.0"
 

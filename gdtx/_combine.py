@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 from collections.abc import Callable, Iterator
@@ -279,3 +280,76 @@ class Identity(Transform):
 
 
 identity = Identity
+
+
+class NamedChain(Transform):
+    """A chain whose state is a dict keyed by the transformations' names.
+
+    Applies the transformations left to right, sharing one step counter, as
+    :class:`Chain` does; ``state.inner[name]`` is the state of the transformation
+    called ``name`` (Optax's ``named_chain`` state is that dict itself).
+
+    Attributes:
+        transforms: the transformations, applied left to right.
+        names: static: their names, unique, in the same order.
+    """
+
+    transforms: tuple[Transform, ...]
+    names: tuple[str, ...] = static()
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.transforms):
+            raise ValueError(
+                f"named_chain: {len(self.names)} names for {len(self.transforms)} transformations."
+            )
+        repeated = sorted({n for n in self.names if self.names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"named_chain: names must be unique, repeated: {repeated}.")
+
+    def init_state(self, params: Params) -> dict[str, State]:
+        # An OrderedDict, as Optax's: JAX keeps its order when it rebuilds the state
+        # (a plain dict comes back sorted by key).
+        pairs = zip(self.names, self.transforms, strict=True)
+        return collections.OrderedDict((n, tx.init_state(params)) for n, tx in pairs)
+
+    def parts(self, state: State, count: jax.Array) -> Iterator[tuple[Transform, State, Any]]:
+        return ((tx, state[n], count) for n, tx in zip(self.names, self.transforms, strict=True))
+
+    def step(
+        self, updates: Updates, state: dict[str, State], params: Params | None, ctx: Context
+    ) -> tuple[Updates, dict[str, State]]:
+        if not isinstance(state, dict) or set(state) != set(self.names):
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(
+                f"named_chain: the state holds {got}, not the names {list(self.names)}; was "
+                "it made by this chain's init()?"
+            )
+        new_state = collections.OrderedDict()
+        for name, tx in zip(self.names, self.transforms, strict=True):
+            updates, new_state[name] = tx.step(updates, state[name], params, ctx)
+        return updates, new_state
+
+
+def named_chain(*args: tuple[str, Any]) -> NamedChain:
+    """Chains ``(name, transformation)`` pairs; the state is keyed by name.
+
+    See :class:`NamedChain`. Accepts gdtx and Optax transformations alike.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.named_chain(("clip", gdtx.clip(1.0)), ("adam", gdtx.adam(0.1)))
+        >>> state = tx.init(jnp.zeros(2))
+        >>> list(state.inner)
+        ['clip', 'adam']
+        >>> updates, state = tx.update(jnp.array([5.0, -0.5]), state)
+        >>> updates
+        Array([-0.1,  0.1], dtype=float32)
+    """
+    pairs = []
+    for arg in args:
+        if not (isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[0], str)):
+            raise TypeError(
+                f"named_chain: expected (name, transformation) pairs, got {type(arg).__name__}."
+            )
+        pairs.append(arg)
+    return NamedChain(tuple(as_transform(tx) for _, tx in pairs), tuple(n for n, _ in pairs))

@@ -11,9 +11,10 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, EmptyState, Params, State, Transform, Updates, static
-from ._combine import as_transform
+from ._combine import Masked, as_transform
 from ._layout import leaf_view, merge_leaves, select_leaves
-from ._masks import FrozenTree, freeze, is_function, leaf_values
+from ._masks import FrozenTree, is_bool, is_function, leaf_values
+from ._masks import freeze as freeze_tree
 
 
 def path_keys(path: tuple[Any, ...]) -> tuple[str, ...]:
@@ -103,7 +104,7 @@ def _rules(labels: Any) -> Any:
             "key-path patterns to labels, or a tree of labels (strings) with the "
             f"parameters' structure, got {type(labels).__name__}."
         )
-    return freeze(labels, _is_label, str)
+    return freeze_tree(labels, _is_label, str)
 
 
 def _matches(pattern: Any, keys: tuple[str, ...]) -> bool:
@@ -243,3 +244,69 @@ def partition(transforms: Mapping[str, Any], labels: Any) -> Partition:
     """
     names = tuple(sorted(transforms))
     return Partition(tuple(as_transform(transforms[n]) for n in names), names, _rules(labels))
+
+
+class _PrefixMask:
+    """A hashable mask function: a tree of bools that is a prefix of the parameters'
+    (a single bool included), each bool spread over the leaves of its subtree."""
+
+    def __init__(self, treedef: Any, flags: tuple[bool, ...]) -> None:
+        self.treedef, self.flags = treedef, flags
+
+    def __call__(self, params: Params) -> Any:
+        prefix = jax.tree.unflatten(self.treedef, list(self.flags))
+        try:
+            return jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), prefix, params)
+        except ValueError as e:
+            raise ValueError(
+                "freeze: the mask must be a bool or a tree of bools with the parameters' "
+                f"structure or a prefix of it.\n  mask: {self.treedef}\n"
+                f"  params: {jax.tree.structure(params)}"
+            ) from e
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _PrefixMask) and (other.treedef, other.flags) == (
+            self.treedef,
+            self.flags,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.treedef, self.flags))
+
+    def __repr__(self) -> str:
+        return f"freeze mask {jax.tree.unflatten(self.treedef, list(self.flags))}"
+
+
+def freeze(mask: Any) -> Masked:
+    """Zeroes the updates of the leaves where ``mask`` is True: frozen parameters.
+
+    ``masked(set_to_zero(), mask)``, as Optax's ``optax.transforms.freeze``: the
+    frozen leaves keep no state, and ``gdtx.packing(params, opt)`` keeps them in
+    buffers of their own. To keep the rest of the optimizer from holding state for
+    frozen leaves, use ``partition`` with ``set_to_zero()`` instead.
+
+    Args:
+        mask: a bool (freeze all or nothing), a tree of bools with the parameters'
+            structure or a prefix of it (``{"encoder": True, "head": False}``
+            freezes every leaf under ``encoder``), or a function of the parameters
+            returning a tree of bools of the full structure. True freezes.
+
+    Returns:
+        The transformation (a :class:`~gdtx.Masked`).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> params = {"encoder": {"w": jnp.ones(2), "b": jnp.ones(2)}, "head": jnp.ones(2)}
+        >>> tx = gdtx.freeze({"encoder": True, "head": False})
+        >>> updates, _ = tx.update(params, tx.init(params))
+        >>> updates["encoder"]["w"], updates["head"]
+        (Array([0., 0.], dtype=float32), Array([1., 1.], dtype=float32))
+        >>> opt = gdtx.chain(gdtx.freeze({"encoder": True, "head": False}), gdtx.adam(1e-3))
+    """
+    if is_function(mask, is_bool):
+        return Masked(SetToZero(), mask)
+    leaves, treedef = jax.tree.flatten(mask)
+    bad = [x for x in leaves if not is_bool(x)]
+    if bad:
+        raise TypeError(f"freeze: the mask's leaves must be bools, got {bad[0]!r}.")
+    return Masked(SetToZero(), _PrefixMask(treedef, tuple(bool(x) for x in leaves)))

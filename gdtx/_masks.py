@@ -62,7 +62,7 @@ def leaf_values(owner: str, what: str, spec: Any, params: Params, kind: Any) -> 
 
 def mask_leaves(owner: str, mask: MaskLike, params: Params) -> tuple[bool, ...]:
     """The mask as one bool per leaf of ``params`` (see :func:`leaf_values`)."""
-    return tuple(bool(f) for f in leaf_values(owner, "mask's", mask, params, _is_bool))
+    return tuple(bool(f) for f in leaf_values(owner, "mask's", mask, params, is_bool))
 
 
 def _is_none(x: Any) -> bool:
@@ -81,7 +81,7 @@ def is_function(spec: Any, kind: Any) -> bool:
     return not (leaves and all(kind(x) for x in leaves))
 
 
-def _is_bool(x: Any) -> bool:
+def is_bool(x: Any) -> bool:
     return isinstance(x, bool | np.bool_) or (
         hasattr(x, "dtype") and np.dtype(x.dtype) == np.bool_ and np.ndim(x) == 0
     )
@@ -97,4 +97,4 @@ def freeze(spec: Any, kind: Any, convert: Callable[[Any], Any]) -> Any:
 
 def freeze_mask(mask: MaskLike) -> MaskLike:
     """A hashable form of a mask: functions are kept, trees of bools are frozen."""
-    return freeze(mask, _is_bool, bool)
+    return freeze(mask, is_bool, bool)

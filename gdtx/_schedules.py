@@ -155,7 +155,9 @@ class ExponentialDecay(Schedule):
     Before ``transition_begin`` the value is α₀; ``end_value`` bounds the decay.
     The sources' rules are ``exponential_decay(α₀, steps_per_epoch, 0.95,
     staircase=True)`` for 0.95^epoch·α₀ and ``exponential_decay(α₀, 1, 0.95)``
-    for 0.95^(t−1)·α₀. The arguments are Optax's.
+    for 0.95^(t−1)·α₀. The arguments are Optax's. PyTorch's ``StepLR(opt,
+    step_size, gamma)`` is ``exponential_decay(lr, step_size, gamma,
+    staircase=True)``: α₀·γ^⌊count/step_size⌋, step for step.
 
     Example:
         >>> import gdtx
@@ -209,6 +211,10 @@ def piecewise_constant_schedule(
     init_value: Any, boundaries_and_scales: Mapping[int, Any] | None = None
 ) -> PiecewiseConstant:
     """A piecewise-constant schedule; from step ``b`` on, the value is multiplied by its scale.
+
+    PyTorch's ``MultiStepLR(opt, milestones, gamma)`` is
+    ``piecewise_constant_schedule(lr, {m: gamma for m in milestones})``, step for
+    step (a milestone torch is given n times scales by ``gamma**n``).
 
     Example:
         >>> import gdtx

@@ -1,0 +1,206 @@
+r"""Gradient noise and NaN removal: Optax's ``add_noise`` and ``zero_nans``.
+
+Both run on parameter trees and on :class:`~gdtx.Packed` values alike. The noise
+of a packed value is drawn leaf by leaf from the same keys as the tree's (one
+sampler call per run of equal-shape leaves), so a packed run adds exactly the
+noise the per-leaf run adds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._base import Context, Params, Transform, Updates, hyper
+from ._layout import Packed, leaf_sums
+from ._tree import elementwise
+from ._validate import check_range
+
+__all__ = ["AddNoise", "AddNoiseState", "ZeroNans", "ZeroNansState", "add_noise", "zero_nans"]
+
+
+class ZeroNansState(NamedTuple):
+    """State of :class:`ZeroNans`.
+
+    Attributes:
+        found_nan: one bool per parameter array: whether the last update had a NaN
+            in it (a tree like the parameters; for packed parameters, one vector
+            per buffer with an entry per leaf, in storage order).
+    """
+
+    found_nan: Any
+
+
+def _per_leaf_false(params: Params) -> Any:
+    if isinstance(params, Packed):
+        return tuple(jnp.zeros(len(b.leaves), bool) for b in params.layout.buffers)
+    return jax.tree.map(lambda _: jnp.array(False), params)
+
+
+class ZeroNans(Transform):
+    """Replaces NaN entries with 0: out = g where g is a number, 0 where g is NaN.
+
+    ±inf passes unchanged. The state records, per parameter array, whether the
+    last update had a NaN; nothing reads it but the user. Optax's ``zero_nans``.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.zero_nans()
+        >>> g = {"a": jnp.array([1.0, jnp.nan]), "b": jnp.ones(1)}
+        >>> out, state = tx.update(g, tx.init(g))
+        >>> out["a"], bool(state.inner.found_nan["a"]), bool(state.inner.found_nan["b"])
+        (Array([1., 0.], dtype=float32), True, False)
+    """
+
+    def init_state(self, params: Params) -> ZeroNansState:
+        return ZeroNansState(found_nan=_per_leaf_false(params))
+
+    def step(
+        self, updates: Updates, state: ZeroNansState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, ZeroNansState]:
+        counts = leaf_sums(updates, lambda g: jnp.isnan(g).astype(jnp.int32))
+        found = jax.tree.map(lambda n: n > 0, counts)
+        out = jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates)
+        return out, ZeroNansState(found_nan=found)
+
+
+zero_nans = ZeroNans
+
+
+class AddNoiseState(NamedTuple):
+    """State of :class:`AddNoise`.
+
+    Attributes:
+        rng_key: the key the next step's noise is drawn from (a typed PRNG key).
+    """
+
+    rng_key: jax.Array
+
+
+def _as_key(key: Any) -> jax.Array:
+    """A typed PRNG key from an integer seed, a typed key or a raw ``uint32`` key."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    if isinstance(key, jax.Array | np.ndarray) and np.dtype(key.dtype) == np.uint32:
+        return jax.random.wrap_key_data(jnp.asarray(key))
+    return jax.random.key(key)
+
+
+def _draws(keys: jax.Array, which: list[int], size: int, dtype: Any) -> jax.Array:
+    """Flat standard normal draws of ``size`` numbers from ``keys[i]`` for i in ``which``:
+    an array of shape ``(len(which), size)``.
+
+    Row r is ``jax.random.normal(keys[which[r]], (size,), dtype)``: for leaves of any
+    shape, the numbers ``jax.random.normal`` draws for that shape, in flat order (JAX's
+    bits follow the flat index). With the default (threefry) keys one batched call
+    draws all rows, as one sampler in the compiled program rather than one per leaf;
+    other key kinds (``rbg``) draw differently when batched, so each row is drawn alone.
+    """
+    picked = keys[np.asarray(which)]
+    if str(jax.random.key_impl(keys)) == "threefry2x32":
+        return jax.vmap(lambda k: jax.random.normal(k, (size,), dtype))(picked)
+    return jnp.stack([jax.random.normal(k, (size,), dtype) for k in picked])
+
+
+def _normal_like(key: jax.Array, tree: Any) -> Any:
+    """Standard normal noise shaped like ``tree``: leaf i of the tree is drawn from the
+    i-th key of ``split(key, number of leaves)``, in the leaf's dtype. A packed value
+    gets the same numbers, leaf by leaf, laid out in its buffers."""
+    if not isinstance(tree, Packed):
+        leaves, treedef = jax.tree.flatten(tree)
+        keys = jax.random.split(key, len(leaves))
+        groups: dict[tuple[int, Any], list[int]] = {}  # leaves of one size and dtype
+        for i, x in enumerate(leaves):
+            groups.setdefault((math.prod(jnp.shape(x)), x.dtype), []).append(i)
+        noise: list[Any] = [None] * len(leaves)
+        for (size, dtype), which in groups.items():
+            rows = _draws(keys, which, size, dtype)
+            for r, i in enumerate(which):
+                noise[i] = rows[r].reshape(jnp.shape(leaves[i]))
+        return jax.tree.unflatten(treedef, noise)
+    layout = tree.layout
+    rank = {i: r for r, i in enumerate(layout.leaf_indices)}  # tree order of held leaves
+    keys = jax.random.split(key, len(rank))
+    buffers = []
+    for b, x in zip(layout.buffers, tree.buffers, strict=True):
+        if b.whole:
+            buffers.append(_draws(keys, [rank[b.leaves[0]]], x.size, x.dtype).reshape(x.shape))
+            continue
+        pieces = [  # a run of leaves of one size: one (count, size) block
+            _draws(keys, [rank[i] for i in b.leaves[pos : pos + count]], size, x.dtype)
+            for pos, count, size in b.runs
+        ]
+        flat = [p.reshape(-1) for p in pieces]
+        buffers.append(jnp.concatenate(flat) if len(flat) != 1 else flat[0])
+    return Packed(tuple(buffers), layout)
+
+
+class AddNoise(Transform):
+    r"""Adds annealed Gaussian noise (Neelakantan et al., 2015, arXiv:1511.06807).
+
+    $$ \text{out} = g + \sigma_t\, \xi, \qquad
+       \sigma_t^2 = \frac{\eta}{t^{\gamma}}, \qquad \xi \sim \mathcal N(0, I) $$
+
+    with t = count + 1. Each step splits the state's key in two, keeps the first
+    and splits the second into one key per parameter array, and draws each array's
+    noise in its dtype: Optax's ``add_noise`` key for key, so with the same key the
+    noise is Optax's to rounding. The paper uses η ∈ {0.01, 0.3, 1} and γ = 0.55.
+
+    Attributes:
+        eta: η ≥ 0, the variance at the first step.
+        gamma: γ ≥ 0, the decay exponent of the variance.
+        key: an integer seed (which keeps the transformation hashable, so Flax NNX
+            can hold it static), a ``jax.random.key`` or a raw ``PRNGKey``. Required:
+            Optax 0.2.8 warns and uses 0 when it is missing; its deprecated ``seed``
+            argument is not taken.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, gdtx
+        >>> tx = gdtx.add_noise(eta=0.01, gamma=0.55, key=0)
+        >>> g = jnp.zeros(10_000)
+        >>> out, state = tx.update(g, tx.init(g))
+        >>> round(float(jnp.std(out)), 2)  # √0.01
+        0.1
+    """
+
+    eta: Any
+    gamma: Any
+    key: Any
+
+    def __post_init__(self) -> None:
+        check_range("add_noise", "eta", self.eta, 0.0)
+        check_range("add_noise", "gamma", self.gamma, 0.0)
+        if self.key is None:
+            raise TypeError("add_noise: `key` is required (an integer seed or a jax.random key).")
+
+    def init_state(self, params: Params) -> AddNoiseState:
+        return AddNoiseState(rng_key=_as_key(self.key))
+
+    def step(
+        self, updates: Updates, state: AddNoiseState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, AddNoiseState]:
+        dt = jnp.result_type(float)
+        t = ctx.count.astype(dt) + 1
+        sigma = jnp.sqrt(hyper(self.eta, dt) / t ** hyper(self.gamma, dt))  # √(η / t^γ)
+        rng_key, sample_key = jax.random.split(state.rng_key)
+        noise = _normal_like(sample_key, updates)
+
+        def add(g: jax.Array, xi: jax.Array) -> jax.Array:
+            return g + hyper(sigma, g.dtype) * xi.astype(g.dtype)  # g + σ_t·ξ
+
+        out = elementwise(add, updates, noise)
+        return out, AddNoiseState(rng_key=rng_key)
+
+
+def add_noise(eta: Any, gamma: Any, key: Any) -> AddNoise:
+    """Adds Gaussian noise of variance η/t^γ to the updates; see :class:`AddNoise`.
+
+    Example:
+        >>> import jax, gdtx
+        >>> opt = gdtx.chain(gdtx.add_noise(0.01, 0.55, key=jax.random.key(0)), gdtx.sgd(0.1))
+    """
+    return AddNoise(eta, gamma, key)
