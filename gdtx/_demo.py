@@ -23,25 +23,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _algorithms as alg
 from ._base import apply_updates
+from ._optim_adam import adam, adamax, adamw, amsgrad, nadam
+from ._optim_adaptive import adadelta, adagrad, rmsprop
+from ._optim_momentum import momentum, sgd
 from ._schedules import inverse_time_decay
 
 # Each algorithm with the learning rate it uses on the quadratic and on the network, chosen
 # per problem from short sweeps; the table reports what they reach.
 OPTIMIZERS: dict[str, tuple[Callable[[float], Any], float, float]] = {
-    "sgd": (alg.sgd, 0.4, 0.2),
-    "momentum (ewma)": (lambda lr: alg.momentum(lr, 0.9), 0.4, 0.5),
-    "sgd + momentum": (lambda lr: alg.sgd(lr, momentum=0.9), 0.04, 0.05),
-    "sgd + nesterov": (lambda lr: alg.sgd(lr, momentum=0.9, nesterov=True), 0.04, 0.05),
-    "adagrad": (alg.adagrad, 1.0, 0.01),
-    "rmsprop": (lambda lr: alg.rmsprop(lr, decay=0.99, eps_in_sqrt=False), 0.1, 0.001),
-    "adadelta": (alg.adadelta, 1.0, 1.0),
-    "adam": (alg.adam, 0.3, 0.001),
-    "adamw": (lambda lr: alg.adamw(lr, weight_decay=1e-2), 0.3, 0.001),
-    "amsgrad": (alg.amsgrad, 0.3, 0.001),
-    "adamax": (alg.adamax, 0.3, 0.002),
-    "nadam": (alg.nadam, 0.3, 0.001),
+    "sgd": (sgd, 0.4, 0.2),
+    "momentum (ewma)": (lambda lr: momentum(lr, 0.9), 0.4, 0.5),
+    "sgd + momentum": (lambda lr: sgd(lr, momentum=0.9), 0.04, 0.05),
+    "sgd + nesterov": (lambda lr: sgd(lr, momentum=0.9, nesterov=True), 0.04, 0.05),
+    "adagrad": (adagrad, 1.0, 0.01),
+    "rmsprop": (lambda lr: rmsprop(lr, decay=0.99, eps_in_sqrt=False), 0.1, 0.001),
+    "adadelta": (adadelta, 1.0, 1.0),
+    "adam": (adam, 0.3, 0.001),
+    "adamw": (lambda lr: adamw(lr, weight_decay=1e-2), 0.3, 0.001),
+    "amsgrad": (amsgrad, 0.3, 0.001),
+    "adamax": (adamax, 0.3, 0.002),
+    "nadam": (nadam, 0.3, 0.001),
 }
 
 
@@ -108,7 +110,7 @@ def minibatch_runs(epochs: int = 20) -> dict[str, list[float]]:
     curves: dict[str, list[float]] = {}
     for name, m in (("batch (m = n)", n), ("mini-batch (m = 32)", 32), ("stochastic (m = 1)", 1)):
         per_epoch = -(-n // m)
-        opt = alg.sgd(inverse_time_decay(0.05, decay_rate=0.1, steps_per_epoch=per_epoch))
+        opt = sgd(inverse_time_decay(0.05, decay_rate=0.1, steps_per_epoch=per_epoch))
         params = {"w": jnp.zeros(d), "b": jnp.zeros([])}
         state = opt.init(params)
 
