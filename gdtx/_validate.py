@@ -59,17 +59,20 @@ def check_range(
 
 
 def _check_numeric(owner: str, name: str, value: Any) -> None:
-    """Raises ``TypeError`` unless ``value`` is a number or a numeric array (or tracer)."""
-    if isinstance(value, bool) or not (
-        isinstance(value, numbers.Number | jax.Array | np.ndarray | np.generic)
-        or hasattr(value, "aval")
-    ):
+    """Raises ``TypeError`` for a hyperparameter given as text (``adam("1e-3")``).
+
+    Anything else passes here: JAX rebuilds transformations with placeholder leaves
+    (``None``, tracers, shape structs) when it flattens and unflattens them.
+    """
+    if isinstance(value, str | bytes):
         raise TypeError(
             f"{owner}: `{name}` must be a number or a numeric array, got {value!r} "
             f"({type(value).__name__})."
         )
     dtype = getattr(value, "dtype", None)
-    if dtype is not None and not np.issubdtype(np.dtype(dtype), np.number):
+    if isinstance(value, np.ndarray | np.generic | jax.Array) and not np.issubdtype(
+        np.dtype(dtype), np.number
+    ):
         raise TypeError(f"{owner}: `{name}` must be numeric, got dtype {dtype}.")
 
 

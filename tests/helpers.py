@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -39,23 +39,77 @@ def to_f32(tree: Any) -> Any:
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
 
 
+def stack_trees(trees: Sequence[Any]) -> Any:
+    """A list of trees → one tree of stacked arrays (the leading axis is the step)."""
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+
+
+def unstack_tree(tree: Any) -> list[Any]:
+    """One tree of stacked arrays → the list of its slices along the leading axis."""
+    n = len(jax.tree.leaves(tree)[0])
+    return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(n)]
+
+
+@jax.jit
+def _scan_run(opt: Any, params: Any, state: Any, grads: Any, pk: Any) -> tuple[Any, Any]:
+    """The whole run in one program: the optimizer (a pytree) and the packing are
+    arguments, so runs that differ only in hyperparameters share one compilation.
+    Parameters given as a tree with a packing are packed, and a ``None`` state is
+    initialised, inside the program."""
+    if pk is not None and not isinstance(params, gdtx.Packed):
+        params = pk.pack(params)
+    if state is None:
+        state = opt.init(params)
+
+    def body(carry: Any, g: Any) -> tuple[Any, Any]:
+        params, state = carry
+        updates, state = opt.update(g if pk is None else pk.pack(g), state, params)
+        params = gdtx.apply_updates(params, updates)
+        return (params, state), params if pk is None else pk.unpack(params)
+
+    (_, state), path = jax.lax.scan(body, (params, state), grads)
+    return path, state
+
+
+def _as_jax(x: Any) -> Any:
+    return x if isinstance(x, jax.Array) else jnp.asarray(x, jnp.float32)
+
+
+def _stack(*xs: Any) -> Any:
+    """One leaf over the steps: NumPy inputs become one float32 array, JAX ones keep their dtype."""
+    if any(isinstance(x, jax.Array) for x in xs):
+        return jnp.stack([_as_jax(x) for x in xs])
+    return np.stack([np.asarray(x, np.float32) for x in xs])
+
+
+def trajectory(
+    opt: Any, params: Any, state: Any, grads: Sequence[Any], pk: Any = None
+) -> tuple[Any, Any]:
+    """Runs ``opt`` from ``state`` (``None``: a fresh one) over the gradients (packed with
+    ``pk`` if given), in one jitted scan; returns the parameters after each step as one
+    tree of ``(steps, …)`` NumPy arrays, and the last state. NumPy gradients enter as
+    float32."""
+    path, state = _scan_run(opt, params, state, jax.tree.map(_stack, *grads), pk)
+    return jax.tree.map(np.asarray, path), state
+
+
 def continue_run(
     opt: Any, params: Any, state: Any, grads: Sequence[Any], pk: Any = None, *, jit: bool = True
 ) -> tuple[list[Any], Any]:
     """Runs ``opt`` from ``state`` over the gradients (packed with ``pk`` if given);
-    returns each step's parameters as trees (NumPy) and the last state."""
+    returns each step's parameters as trees (NumPy) and the last state.
 
-    def one(params: Any, state: Any, g: Any) -> tuple[Any, Any]:
-        updates, state = opt.update(g, state, params)
-        return gdtx.apply_updates(params, updates), state
-
-    step: Callable[..., Any] = jax.jit(one) if jit else one
-    path = []
+    Jitted, the whole run is one scan (:func:`trajectory`); eager, one step at a time."""
+    if jit:
+        path, state = trajectory(opt, params, state, grads, pk)
+        return unstack_tree(path), state
+    out = []
     for g in grads:
-        g = jax.tree.map(lambda x: x if isinstance(x, jax.Array) else jnp.float32(x), g)
-        params, state = step(params, state, g if pk is None else pk.pack(g))
-        path.append(jax.tree.map(np.asarray, params if pk is None else pk.unpack(params)))
-    return path, state
+        g = jax.tree.map(_as_jax, g)
+        updates, state = opt.update(g if pk is None else pk.pack(g), state, params)
+        params = gdtx.apply_updates(params, updates)
+        out.append(jax.tree.map(np.asarray, params if pk is None else pk.unpack(params)))
+    return out, state
 
 
 def run_gdtx(
@@ -63,7 +117,8 @@ def run_gdtx(
 ) -> tuple[list[Any], Any]:
     """Runs ``opt`` over the gradients; returns each step's params (NumPy) and the state."""
     params = to_f32(params)
-    return continue_run(opt, params, opt.init(params), [to_f32(g) for g in grads], jit=jit)
+    state = None if jit else opt.init(params)
+    return continue_run(opt, params, state, grads, jit=jit)
 
 
 def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-5, what: str = "") -> None:

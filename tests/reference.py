@@ -811,6 +811,13 @@ class AdamW(Adam):
         return p - alpha * (d + lam * p), s
 
 
+def AMSGrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=None) -> Chain:
+    """AMSGrad (Reddi, Kale & Kumar, 2018, arXiv:1904.09237): L2 (g ← g + λθ, optional),
+    then :class:`ScaleByAmsgrad`'s max over the raw v, then the learning rate."""
+    decay = () if weight_decay is None else (AddDecayedWeights(weight_decay),)
+    return Chain(*decay, ScaleByAmsgrad(b1, b2, eps), LearningRate(learning_rate))
+
+
 class Adamax(Optimizer):
     """Adamax (Kingma & Ba, 2015, arXiv:1412.6980, Algorithm 2, §7.1).
 

@@ -17,11 +17,14 @@ import re
 import sys
 from typing import Any
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
 
 import jax
 import jax.numpy as jnp
 import optax
+import registry  # tests/registry.py (this script's folder is on sys.path)
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -43,36 +46,35 @@ def canonical(sharding: Any) -> str:
 
 
 def optimizers() -> dict[str, Any]:
-    """Every algorithm, clipping, and groups with accumulation and a frozen leaf."""
+    """Each form of each algorithm of tests/registry.py that keeps a state, clipping, a mask,
+    and groups with accumulation and a frozen leaf."""
     return {
-        "clip+adam": gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.adam(1e-3)),
-        "sgd": gdtx.sgd(0.1, momentum=0.9),
-        "momentum": gdtx.momentum(0.1),
-        "adagrad": gdtx.adagrad(0.1),
-        "rmsprop": gdtx.rmsprop(0.1, centered=True, momentum=0.9),
-        "adadelta": gdtx.adadelta(),
-        "adamw": gdtx.adamw(1e-3, mask=gdtx.ndim_mask()),
-        "amsgrad": gdtx.amsgrad(1e-3),
-        "adamax": gdtx.adamax(1e-3),
-        "nadam": gdtx.nadam(1e-3),
-        "lars": gdtx.lars(0.1),
-        "groups+accumulate": gdtx.partition(
-            {
-                "train": gdtx.accumulate(
-                    gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.adamw(1e-3)), every_k=2
-                ),
-                "frozen": gdtx.set_to_zero(),
-            },
-            {"[wbc]": "train", "r": "frozen"},
-        ),
-        "accumulate(partition)": gdtx.accumulate(
-            gdtx.partition(
-                {"decay": gdtx.adamw(1e-3), "plain": gdtx.sgd(0.1, momentum=0.9)},
-                {"w": "decay", "c": "decay", "[br]": "plain"},
-            ),
-            every_k=2,
-        ),
+        **{name: alg.make(key) for name, (alg, key) in registry.stateful_forms().items()},
+        **COMPOSITES,
     }
+
+
+COMPOSITES: dict[str, Any] = {
+    "clip+adam": gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.adam(1e-3)),
+    "adamw+ndim_mask": gdtx.adamw(1e-3, mask=gdtx.ndim_mask()),
+    "lars": gdtx.lars(0.1),
+    "groups+accumulate": gdtx.partition(
+        {
+            "train": gdtx.accumulate(
+                gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.adamw(1e-3)), every_k=2
+            ),
+            "frozen": gdtx.set_to_zero(),
+        },
+        {"[wbc]": "train", "r": "frozen"},
+    ),
+    "accumulate(partition)": gdtx.accumulate(
+        gdtx.partition(
+            {"decay": gdtx.adamw(1e-3), "plain": gdtx.sgd(0.1, momentum=0.9)},
+            {"w": "decay", "c": "decay", "[br]": "plain"},
+        ),
+        every_k=2,
+    ),
+}
 
 
 def check(state: Any, shardings: Any = None) -> dict[str, Any]:

@@ -9,29 +9,43 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import statistics
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from background import Job
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "run.py"
 KEYS = {"library", "variant", "algorithm", "leaves", "size", "compile_s", "step_s"}
+OUT = Path(tempfile.gettempdir()) / f"gdtx-benchmark-smoke-{os.getpid()}"
 
-
-def test_benchmark_script_writes_results(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
+JOBS = [
+    Job(
+        "benchmark smoke run",
+        [sys.executable, str(SCRIPT), "--smoke", "--steps", "20", "--out", str(OUT)],
         timeout=600,
-        check=False,
         # The script imports this checkout's gdtx whether or not it is installed.
         env={
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         },
     )
+]
+"""The smoke run, in the background while the in-process tests run (tests/background.py)."""
+
+
+def test_benchmark_script_writes_results():
+    proc = JOBS[0].result()
+    try:
+        _check_smoke_run(proc, OUT)
+    finally:
+        shutil.rmtree(OUT, ignore_errors=True)
+
+
+def _check_smoke_run(proc, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "× floor" in proc.stdout
     results = json.loads((tmp_path / "results.json").read_text())

@@ -266,3 +266,13 @@ def test_none_updates_take_no_step_and_none_params_are_fine_where_unused():
         updates, _ = opt.update({"a": jnp.ones(2), "b": None}, state, None)
         np.testing.assert_allclose(updates["a"], -0.1, rtol=1e-6)
         assert updates["b"] is None
+
+
+def test_an_optimizer_passed_to_jit_lowers_ahead_of_time():
+    """JAX rebuilds jit arguments with placeholder leaves when lowering: validation must
+    let them through (and still reject text at construction)."""
+    opt, params = gdtx.adamw(0.1, mask=gdtx.ndim_mask()), {"w": jnp.ones((2, 2))}
+    step = jax.jit(lambda opt, g, s, p: opt.update(g, s, p))
+    compiled = step.trace(opt, params, opt.init(params), params).lower().compile()
+    updates, _ = compiled(opt, params, opt.init(params), params)
+    assert updates["w"].shape == (2, 2)

@@ -1,31 +1,34 @@
-"""The dtype policy: float16, bfloat16, float32, float64 and complex64 for every algorithm."""
+"""The dtype policy: float16, bfloat16, float32, float64 and complex64 for every algorithm
+(each form of tests/registry.py in the dtypes its entry lists)."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
-import reference as ref
-from helpers import SHAPES, gradient_sequence, random_tree
-from test_vs_reference import ALGORITHMS as REFERENCE_ALGORITHMS
+import registry
+from helpers import gradient_sequence, random_tree, trajectory
 
 import gdtx
 
-ALGORITHMS = {
-    "sgd_nesterov": lambda: gdtx.sgd(0.05, momentum=0.9, nesterov=True),
-    "momentum_ewma": lambda: gdtx.momentum(0.05, 0.9),
-    "adagrad": lambda: gdtx.adagrad(0.05),
-    "rmsprop": lambda: gdtx.rmsprop(0.01, centered=True, momentum=0.5),
-    "adadelta": lambda: gdtx.adadelta(),
-    "adam": lambda: gdtx.adam(0.01),
-    "adamw": lambda: gdtx.adamw(0.01, weight_decay=0.1),
-    "amsgrad": lambda: gdtx.amsgrad(0.01),
-    "adamax": lambda: gdtx.adamax(0.01),
-    "nadam": lambda: gdtx.nadam(0.01),
-    "lars": lambda: gdtx.lars(0.1, weight_decay=1e-3),
-    "clipped_sgd": lambda: gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.clip(0.5), gdtx.sgd(0.1)),
-}
+
+def _maker(alg, key):
+    return lambda: alg.make(key)
+
+
+# Each form of each algorithm in tests/registry.py, and a chain of clipping blocks.
+ALGORITHMS = {name: (_maker(alg, key), alg.dtypes) for name, (alg, key) in registry.forms().items()}
+ALGORITHMS["clipped_sgd"] = (
+    lambda: gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.clip(0.5), gdtx.sgd(0.1)),
+    registry.ALL_DTYPES,
+)
+
+
+def _supporting(dtype_name):
+    return sorted(n for n, (_, dtypes) in ALGORITHMS.items() if dtype_name in dtypes)
+
 
 LOW = {"float16": (jnp.float16, 2e-3), "bfloat16": (jnp.bfloat16, 1.6e-2)}
 
@@ -60,28 +63,28 @@ def _check_policy(params, updates, state, dtype):
         for leaf in jax.tree.leaves(tree):
             assert leaf.dtype == dtype
             assert bool(jnp.all(jnp.isfinite(leaf)))
-    for block in state.inner:
-        for name in ("m", "v", "d", "v_max"):
-            for leaf in jax.tree.leaves(getattr(block, name, None)):
+    for name in ("m", "v", "d", "v_max"):
+        for _, field in optax.tree_utils.tree_get_all_with_path(state, name):
+            for leaf in jax.tree.leaves(field):
                 assert leaf.dtype == (dtype if name == "m" else real), (name, leaf.dtype)
                 assert bool(jnp.all(jnp.isfinite(leaf)))
 
 
-@pytest.mark.parametrize("dtype_name", sorted(LOW))
-@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+@pytest.mark.parametrize(
+    ("name", "dtype_name"), [(n, d) for d in sorted(LOW) for n in _supporting(d)]
+)
 def test_low_precision_parameters(name, dtype_name):
     """m follows the parameter's dtype, v is float32; arithmetic runs in float32, so the
     first update equals float32's to the dtype's rounding."""
     dtype, tol = LOW[dtype_name]
+    make = ALGORITHMS[name][0]
     params = _cast(random_tree(0), dtype)
     grads = [_cast(g, dtype) for g in gradient_sequence(1, 10)]
-    out = _run(ALGORITHMS[name](), params, grads)
+    out = _run(make(), params, grads)
     _check_policy(*out, dtype)
 
-    _, first, _ = _run(ALGORITHMS[name](), params, grads[:1])
-    _, first32, _ = _run(
-        ALGORITHMS[name](), _cast(params, jnp.float32), _cast(grads[:1], jnp.float32)
-    )
+    _, first, _ = _run(make(), params, grads[:1])
+    _, first32, _ = _run(make(), _cast(params, jnp.float32), _cast(grads[:1], jnp.float32))
     for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(first32), strict=True):
         scale = float(jnp.max(jnp.abs(b))) or 1.0
         err = float(jnp.max(jnp.abs(a.astype(jnp.float32) - b))) / scale
@@ -114,39 +117,41 @@ def test_bfloat16_parameters_follow_float32_for_300_steps(name):
         np.testing.assert_allclose(u16["w"].astype(jnp.float32), u32["w"], rtol=8e-3, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", sorted(REFERENCE_ALGORITHMS))
+@pytest.mark.parametrize(
+    "name", [n for n, (alg, _) in registry.cases().items() if "float64" in alg.dtypes]
+)
 def test_float64_matches_the_float64_reference_closely(name):
-    """With x64 enabled every algorithm runs in float64 and meets the NumPy reference at 1e-10."""
-    opt, make_reference = REFERENCE_ALGORITHMS[name]
-    grads = gradient_sequence(2, 60)
-    params0 = random_tree(0)
+    """With x64 enabled every case of every algorithm runs in float64 and meets the NumPy
+    reference at 1e-10 after each of its steps (the inputs and the reference trajectory
+    are test_vs_reference.py's)."""
+    alg, key = registry.cases()[name]
+    opt = alg.make(key)
     with jax.enable_x64(True):
-        params = _cast(params0, jnp.float64)
-        state = opt.init(params)
-        step = jax.jit(_step)
-        for g in grads:
-            params, _, state = step(opt, params, state, _cast(g, jnp.float64))
-        _check_policy(params, params, state, jnp.float64)
-        got = jax.tree.map(np.asarray, params)
-    expected = ref.run(make_reference(), params0, grads)[-1]
-    for key in SHAPES:
-        np.testing.assert_allclose(got[key], expected[key], rtol=1e-10, atol=1e-12)
+        params = _cast(registry.PARAMS, jnp.float64)
+        grads = [_cast(g, jnp.float64) for g in registry.GRADS]
+        path, state = trajectory(opt, params, None, grads)
+        last = jax.tree.map(lambda x: jnp.asarray(x[-1]), path)
+        _check_policy(last, last, state, jnp.float64)
+    expected = registry.reference_path(name)
+    for key in expected:
+        np.testing.assert_allclose(path[key], expected[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
-@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+@pytest.mark.parametrize("name", _supporting("complex64"))
 def test_complex64_parameters(name):
     """Complex moments are complex, second moments real (|g|²); a complex run whose imaginary
     parts are zero equals the real run."""
+    make = ALGORITHMS[name][0]
     params = _complex_tree(0)
     grads = [_complex_tree(10 + i) for i in range(10)]
-    _check_policy(*_run(ALGORITHMS[name](), params, grads), jnp.complex64)
+    _check_policy(*_run(make(), params, grads), jnp.complex64)
 
     real_params = _cast(random_tree(0), jnp.float32)
     real_grads = [_cast(g, jnp.float32) for g in gradient_sequence(3, 10)]
     as_complex, _, _ = _run(
-        ALGORITHMS[name](), _cast(real_params, jnp.complex64), _cast(real_grads, jnp.complex64)
+        make(), _cast(real_params, jnp.complex64), _cast(real_grads, jnp.complex64)
     )
-    real, _, _ = _run(ALGORITHMS[name](), real_params, real_grads)
+    real, _, _ = _run(make(), real_params, real_grads)
     for c, r in zip(jax.tree.leaves(as_complex), jax.tree.leaves(real), strict=True):
         np.testing.assert_allclose(np.real(c), r, rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(np.imag(c), 0.0)
@@ -170,5 +175,5 @@ def test_complex_adam_uses_the_squared_modulus():
         p = jax.tree.map(
             lambda p, m, v, c1=c1, c2=c2: p - lr * (m / c1) / (np.sqrt(v / c2) + eps), p, m, v
         )
-    for key in SHAPES:
+    for key in p:
         np.testing.assert_allclose(got[key], p[key], rtol=1e-5, atol=1e-6)

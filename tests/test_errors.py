@@ -46,11 +46,14 @@ def test_traced_hyperparameters_are_not_checked():
     assert int(out) == 0
 
 
-def test_weight_decay_without_params_names_the_block():
+def test_weight_decay_without_params_names_the_optimizer():
     opt = gdtx.adamw(0.1)
     params = {"x": jnp.ones(2)}
-    with pytest.raises(ValueError, match="add_decayed_weights reads the parameters"):
+    with pytest.raises(ValueError, match="adamw reads the parameters"):
         opt.update(params, opt.init(params))
+    block = gdtx.add_decayed_weights(0.1)  # a block on its own names its class
+    with pytest.raises(ValueError, match="AddDecayedWeights reads the parameters"):
+        block.update(params, block.init(params))
 
 
 def test_mask_with_a_different_structure_is_rejected():

@@ -3,7 +3,9 @@ with their outputs and figures.
 
 Each notebook is executed with nbclient in a fresh ``python3`` kernel, in a temporary folder
 (so its figures do not overwrite the committed ones), under the same strict dtype and rank
-promotion as the tests. To refresh the committed outputs and figures after editing a notebook:
+promotion as the tests. The executions run in subprocesses in the background while the other
+tests run (tests/background.py); ``python tests/test_notebooks.py --run NAME FOLDER`` is one.
+To refresh the committed outputs and figures after editing a notebook:
 
     python tests/test_notebooks.py [NAME ...]
 """
@@ -13,11 +15,14 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from background import Job
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -29,6 +34,18 @@ ALLOWED_IMPORTS = {"gdtx", "numpy", "matplotlib", "jax", "pathlib", "IPython"}
 """gdtx and its own dependency jax, NumPy, matplotlib; pathlib and IPython.display for output."""
 STRICT = {"JAX_NUMPY_DTYPE_PROMOTION": "strict", "JAX_NUMPY_RANK_PROMOTION": "raise"}
 CELL_TIMEOUT = 180  # seconds
+RUNS = Path(tempfile.gettempdir()) / f"gdtx-notebooks-{os.getpid()}"
+"""Where the background runs execute: one folder per notebook, removed by its test."""
+
+JOBS = [
+    Job(
+        f"notebook {path.stem}",
+        [sys.executable, __file__, "--run", path.stem, str(RUNS / path.stem)],
+        env={**os.environ, **STRICT},  # the kernel inherits the environment
+        timeout=6 * CELL_TIMEOUT,
+    )
+    for path in NOTEBOOKS
+]
 
 
 def code_cells(nb):
@@ -95,12 +112,19 @@ def test_notebook_is_committed_with_outputs_and_figures(path):
         assert (NOTEBOOK_DIR / "figures" / name).is_file(), f"figures/{name} is not committed"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, tmp_path, monkeypatch):
-    for key, value in STRICT.items():
-        monkeypatch.setenv(key, value)  # the kernel inherits the environment
-    nb = nbformat.read(path, as_version=4)
-    execute(nb, tmp_path)  # raises CellExecutionError on the first failing cell
+@pytest.mark.parametrize("job", JOBS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(job):
+    proc = job.result()
+    folder = Path(job.argv[-1])
+    try:
+        # run_one raises CellExecutionError on the first failing cell
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        _check_run(nbformat.read(folder / "executed.ipynb", as_version=4), folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_run(nb, tmp_path):
     stderr = [
         out.text
         for cell in code_cells(nb)
@@ -126,5 +150,16 @@ def refresh(names: list[str]) -> None:
         print(f"{path.name}: {seconds:.1f} s")
 
 
+def run_one(name: str, folder: Path) -> None:
+    """Executes notebook ``name`` in ``folder`` and saves it there as executed.ipynb."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    execute(nb, folder)
+    nbformat.write(nb, folder / "executed.ipynb")
+
+
 if __name__ == "__main__":
-    refresh(sys.argv[1:])
+    if sys.argv[1:2] == ["--run"]:
+        run_one(sys.argv[2], Path(sys.argv[3]))
+    else:
+        refresh(sys.argv[1:])

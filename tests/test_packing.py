@@ -1,8 +1,9 @@
 """Packed parameters: conversion, the packed and per-leaf paths, state conversion, errors.
 
-Every algorithm runs on packed parameters against the float64 NumPy references of
-tests/reference.py (the same cases as test_vs_reference.py), and against the per-leaf
-path over trees with many leaves of repeated and distinct sizes, where the packed
+Every case of every algorithm of tests/registry.py runs on packed parameters against the
+float64 NumPy references of tests/reference.py (the reference trajectories
+test_vs_reference.py checks), and each form against the per-leaf path over trees with
+many leaves of repeated and distinct sizes, where the packed
 path's per-leaf reductions (LARS, block RMS clipping) run as segment sums.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 import optax
 import pytest
 import reference as ref
+import registry
 from helpers import (
     assert_trees_close,
     continue_run,
@@ -27,8 +29,9 @@ from helpers import (
     random_tree,
     run_gdtx,
     to_f32,
+    trajectory,
 )
-from test_vs_reference import ALGORITHMS, BLOCKS, GRADS, PARAMS, _stack
+from test_vs_reference import BLOCKS, GRADS, PARAMS, _stack
 
 import gdtx
 
@@ -37,8 +40,7 @@ def run_packed(opt, params, grads, pk=None):
     """Runs ``opt`` on packed parameters; returns each step's params as trees (NumPy)."""
     params = to_f32(params)
     pk = pk or gdtx.packing(params, opt)
-    flat = pk.pack(params)
-    return continue_run(opt, flat, opt.init(flat), grads, pk)
+    return continue_run(opt, params, None, grads, pk)  # packed and initialised under jit
 
 
 # ---------------------------------------------------------------------------------------
@@ -103,17 +105,25 @@ def test_packing_is_a_pytree_of_offsets():
 # Every algorithm, packed, against the float64 references
 
 
+PACKED_STEPS = 25  # test_vs_reference.py runs the per-leaf path over all 120 steps
+
+
+def _packed_path(opt):
+    params = to_f32(PARAMS)
+    return trajectory(opt, params, None, GRADS[:PACKED_STEPS], gdtx.packing(params, opt))[0]
+
+
 def _compare_packed(opt, reference, name, rtol=1e-5):
-    grads = GRADS[:25]  # test_vs_reference.py runs the per-leaf path over all 120 steps
-    got, _ = run_packed(opt, PARAMS, grads)
-    want = ref.run(reference(), PARAMS, grads)
-    assert_trees_close(_stack(got), _stack(want), rtol=rtol, what=name)
+    want = ref.run(reference(), PARAMS, GRADS[:PACKED_STEPS])
+    assert_trees_close(_packed_path(opt), _stack(want), rtol=rtol, what=name)
 
 
-@pytest.mark.parametrize("name", list(ALGORITHMS))
+@pytest.mark.parametrize("name", list(registry.cases()))
 def test_packed_algorithm_matches_reference(name):
-    opt, reference = ALGORITHMS[name]
-    _compare_packed(opt, reference, name)
+    """Every case of tests/registry.py, packed, against the first steps of its reference."""
+    alg, key = registry.cases()[name]
+    want = {k: v[:PACKED_STEPS] for k, v in registry.reference_path(name).items()}
+    assert_trees_close(_packed_path(alg.make(key)), want, rtol=1e-5, what=name)
 
 
 @pytest.mark.parametrize(
@@ -157,18 +167,25 @@ MANY_PARAMS = random_tree(3, MANY_SHAPES)
 MANY_GRADS = gradient_sequence(4, 16, MANY_SHAPES)
 MATRICES = {k: len(s) >= 2 for k, s in MANY_SHAPES.items()}
 
+ELEMENTWISE_SAMPLE = ["adam", "rmsprop_centered_momentum", "adagrad", "adadelta", "amsgrad"]
+ELEMENTWISE_SAMPLE += ["adamax", "nadam"]
+"""Elementwise forms run here too; every form runs packed against its reference above."""
+
 PER_LEAF_CASES = {
-    "adam": gdtx.adam(0.01),
+    # the registry's forms whose updates couple the elements of a leaf (per-layer norms),
+    # where the packed path reduces by segments, and a sample of elementwise ones
+    **{
+        name: alg.make(key)
+        for name, (alg, key) in registry.forms().items()
+        if not alg.elementwise or name in ELEMENTWISE_SAMPLE
+    },
+    # and variants and compositions
     "adamw_ndim_mask": gdtx.adamw(0.01, weight_decay=0.3, mask=gdtx.ndim_mask()),
     "sgd_nesterov_l2": gdtx.sgd(0.02, momentum=0.9, nesterov=True, weight_decay=0.01),
-    "rmsprop_centered": gdtx.rmsprop(0.003, centered=True, momentum=0.9),
-    "adagrad": gdtx.adagrad(0.1),
-    "adadelta": gdtx.adadelta(1.0, rho=0.9, eps=1e-6),
-    "amsgrad": gdtx.amsgrad(0.01),
-    "adamax": gdtx.adamax(0.02),
-    "nadam": gdtx.nadam(0.01),
     "momentum_ewma_debias": gdtx.momentum(0.1, debias=True),
-    "lars": gdtx.lars(0.5, weight_decay=0.01, trust_coefficient=0.02, weight_decay_mask=MATRICES),
+    "lars_matrices_mask": gdtx.lars(
+        0.5, weight_decay=0.01, trust_coefficient=0.02, weight_decay_mask=MATRICES
+    ),
     "clip_by_block_rms_adam": gdtx.chain(gdtx.clip_by_block_rms(0.5), gdtx.adam(0.01)),
     "clip_by_global_norm_sgd": gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.sgd(0.05)),
     "partition_accumulate_frozen": gdtx.partition(
@@ -337,25 +354,30 @@ def test_vmap_over_seeds_of_packed_parameters():
 # State in both forms (checkpoints)
 
 
-@pytest.mark.parametrize("name", ["adamw_ndim_mask", "partition_accumulate_frozen", "lars"])
+@pytest.mark.parametrize(
+    "name", ["adamw_ndim_mask", "partition_accumulate_frozen", "lars_matrices_mask"]
+)
 def test_state_converts_both_ways(name):
+    """Seven steps in one form, the state converted, seven more in the other: as fourteen
+    steps in one form. Every run starts from a given state, so each form compiles once."""
     opt = PER_LEAF_CASES[name]
     params = to_f32(MANY_PARAMS)
     first, second = MANY_GRADS[:7], MANY_GRADS[7:14]
     pk = gdtx.packing(params, opt)
+    flat = pk.pack(params)
 
-    straight, _ = run_gdtx(opt, MANY_PARAMS, first + second)
+    # fourteen per-leaf steps (the state carried from the seventh to the eighth unchanged)
+    path, tree_state = continue_run(opt, params, opt.init(params), first)
+    straight, _ = continue_run(opt, to_f32(path[-1]), tree_state, second)
 
     # per-leaf for 7 steps, then packed from the converted state
-    path, tree_state = run_gdtx(opt, MANY_PARAMS, first)
-    flat = pk.pack(to_f32(path[-1]))
     state = pk.pack_state(tree_state, opt)
     assert jax.tree.structure(state) == jax.tree.structure(opt.init(flat))
-    got, _ = continue_run(opt, flat, state, second, pk)
+    got, _ = continue_run(opt, pk.pack(to_f32(path[-1])), state, second, pk)
     assert_trees_close(got[-1], straight[-1], rtol=2e-6, what=f"{name} tree→packed")
 
     # packed for 7 steps, then per-leaf from the converted state
-    path, packed_state = run_packed(opt, MANY_PARAMS, first, pk=pk)
+    path, packed_state = continue_run(opt, flat, opt.init(flat), first, pk)
     tree = to_f32(path[-1])
     state = pk.unpack_state(packed_state)
     assert jax.tree.structure(state) == jax.tree.structure(opt.init(tree))

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import registry
 from helpers import gradient_sequence, random_tree, run_gdtx, to_f32
 
 import gdtx
 
-ALGORITHMS = {
-    "sgd": lambda lr: gdtx.sgd(lr),
-    "sgd_momentum": lambda lr: gdtx.sgd(lr, momentum=0.9),
-    "sgd_nesterov": lambda lr: gdtx.sgd(lr, momentum=0.9, nesterov=True),
-    "momentum_ewma": lambda lr: gdtx.momentum(lr, 0.9),
-    "momentum_trace": lambda lr: gdtx.momentum(lr, 0.9, form="trace"),
-    "adagrad": lambda lr: gdtx.adagrad(lr),
-    "rmsprop": lambda lr: gdtx.rmsprop(lr, centered=True, momentum=0.5),
-    "adadelta": lambda lr: gdtx.adadelta(lr),
-    "adam": lambda lr: gdtx.adam(lr),
-    "adamw": lambda lr: gdtx.adamw(lr, weight_decay=0.1),
-    "adamax": lambda lr: gdtx.adamax(lr),
-    "amsgrad": lambda lr: gdtx.amsgrad(lr),
-    "nadam": lambda lr: gdtx.nadam(lr),
-    "lars": lambda lr: gdtx.lars(lr, weight_decay=1e-3),
-}
+FORMS = registry.forms()
+"""Each form of each algorithm of tests/registry.py, by case id."""
+
+
+def make(name, lr):
+    """The form ``name`` with learning rate ``lr``."""
+    alg, key = FORMS[name]
+    return alg.make(args=alg.args(key).with_learning_rate(lr))
+
+
+ALGORITHMS = {name: functools.partial(make, name) for name in FORMS}
 
 
 def _step(opt, params, state, grads):
@@ -44,7 +42,9 @@ def _fresh_jitted_step():
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
-def test_learning_rate_change_does_not_recompile(name):
+def test_learning_rate_change_and_second_call_do_not_recompile(name):
+    """Three learning rates, and a second call with the state the first returned: one
+    compilation; the learning rate takes effect, and the state keeps its form."""
     params = to_f32(random_tree(0))
     grads = to_f32(random_tree(1))
     step = _fresh_jitted_step()
@@ -56,16 +56,11 @@ def test_learning_rate_change_does_not_recompile(name):
     # ... and the learning rate did take effect: different values give different steps.
     assert not np.allclose(results[0]["w"], results[1]["w"])
 
-
-@pytest.mark.parametrize("name", sorted(ALGORITHMS))
-def test_second_call_does_not_recompile_and_state_keeps_its_form(name):
     opt = ALGORITHMS[name](0.01)
-    params = to_f32(random_tree(0))
     state = opt.init(params)
-    step = _fresh_jitted_step()
-    p1, s1 = step(opt, params, state, to_f32(random_tree(1)))
+    p1, s1 = step(opt, params, state, grads)
     p2, s2 = step(opt, p1, s1, to_f32(random_tree(2)))
-    assert step._cache_size() == 1
+    assert step._cache_size() == 1  # the returned state compiles to the same program
     for before, after in ((state, s1), (s1, s2), (params, p2)):
         assert jax.tree.structure(before) == jax.tree.structure(after)
         for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):
@@ -74,11 +69,12 @@ def test_second_call_does_not_recompile_and_state_keeps_its_form(name):
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
 def test_jit_and_eager_agree(name):
-    grads = gradient_sequence(3, 20)
-    jitted, _ = run_gdtx(ALGORITHMS[name](0.01), random_tree(0), grads, jit=True)
-    eager, _ = run_gdtx(ALGORITHMS[name](0.01), random_tree(0), grads, jit=False)
-    for k in jitted[-1]:
-        np.testing.assert_allclose(jitted[-1][k], eager[-1][k], rtol=2e-6, atol=1e-7)
+    """20 eager steps against the jitted run test_vs_reference.py checks (the same inputs)."""
+    alg, key = FORMS[name]
+    jitted = registry.gdtx_path(name)
+    eager, _ = run_gdtx(alg.make(key), registry.PARAMS, registry.GRADS[:20], jit=False)
+    for k in jitted:
+        np.testing.assert_allclose(jitted[k][19], eager[-1][k], rtol=2e-6, atol=1e-7)
 
 
 def _trajectory(opt, params, grads):
@@ -90,16 +86,29 @@ def _trajectory(opt, params, grads):
     return jax.lax.scan(body, (params, opt.init(params)), grads)[1]
 
 
-@pytest.mark.parametrize("name", ["sgd_momentum", "adam", "rmsprop", "nadam"])
+_single_run = jax.jit(_trajectory)
+"""One run, compiled once per optimizer structure (the optimizer is an argument)."""
+
+
+VMAP_CASES = {
+    "sgd_momentum": ALGORITHMS["sgd_momentum"],
+    "adam": ALGORITHMS["adam"],
+    "rmsprop_centered_momentum": lambda lr: gdtx.rmsprop(lr, centered=True, momentum=0.5),
+    "nadam": ALGORITHMS["nadam"],
+}
+
+
+@pytest.mark.parametrize("name", list(VMAP_CASES))
 def test_vmap_over_learning_rates_matches_separate_runs(name):
     params = to_f32(random_tree(0))
     seq = gradient_sequence(4, 30)
     grads = jax.tree.map(lambda *xs: jnp.stack(xs), *[to_f32(g) for g in seq])
     lrs = jnp.array([0.003, 0.01, 0.03, 0.1])
+    make = VMAP_CASES[name]
 
-    batched = jax.jit(jax.vmap(lambda lr: _trajectory(ALGORITHMS[name](lr), params, grads)))(lrs)
+    batched = jax.jit(jax.vmap(lambda lr: _trajectory(make(lr), params, grads)))(lrs)
     for i, lr in enumerate([0.003, 0.01, 0.03, 0.1]):
-        single = _trajectory(ALGORITHMS[name](lr), params, grads)
+        single = _single_run(make(lr), params, grads)
         for k in single:
             np.testing.assert_allclose(batched[k][i], single[k], rtol=1e-6, atol=1e-7)
 
@@ -113,7 +122,7 @@ def test_vmap_over_a_batch_of_optimizers_and_betas():
     assert jax.tree.leaves(opts)[0].shape == (3,)
     batched = jax.jit(jax.vmap(lambda opt: _trajectory(opt, params, grads)))(opts)
     for i, b1 in enumerate([0.0, 0.5, 0.9]):
-        single = _trajectory(gdtx.adam(0.05, b1=b1), params, grads)
+        single = _single_run(gdtx.adam(0.05, b1=b1), params, grads)
         np.testing.assert_allclose(batched["w"][i], single["w"], rtol=1e-6, atol=1e-7)
 
 
@@ -203,10 +212,11 @@ def test_gdtx_inside_optax_chain_matches_gdtx_alone():
     mixed = optax.chain(gdtx.scale_by_adam(), optax.scale(-0.01))
     ours = gdtx.adam(0.01)
     s_mixed, s_ours = mixed.init(params), ours.init(params)
+    mixed_update, ours_update = jax.jit(mixed.update), jax.jit(ours.update)
     for g in grads:
         g = to_f32(g)
-        u_mixed, s_mixed = jax.jit(mixed.update)(g, s_mixed, params)
-        u_ours, s_ours = jax.jit(ours.update)(g, s_ours, params)
+        u_mixed, s_mixed = mixed_update(g, s_mixed, params)
+        u_ours, s_ours = ours_update(g, s_ours, params)
         for k in u_ours:
             np.testing.assert_allclose(u_mixed[k], u_ours[k], rtol=1e-6)
 

@@ -8,39 +8,35 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import registry
+from background import Job
 
 SCRIPT = Path(__file__).with_name("sharding_check.py")
 OPTIMIZERS = [
+    *registry.stateful_forms(),
     "clip+adam",
-    "sgd",
-    "momentum",
-    "adagrad",
-    "rmsprop",
-    "adadelta",
-    "adamw",
-    "amsgrad",
-    "adamax",
-    "nadam",
+    "adamw+ndim_mask",
     "lars",
     "groups+accumulate",
     "accumulate(partition)",
 ]
+"""Each form of each algorithm of tests/registry.py that keeps a state, and
+sharding_check.py's COMPOSITES."""
+
+JOBS = [
+    Job(f"sharding {kind}", [sys.executable, str(SCRIPT), kind], timeout=300)
+    for kind in ("Auto", "Explicit")
+]
+"""The script, once per kind of mesh axes, run in the background (tests/background.py)."""
 
 
-@pytest.fixture(scope="module", params=["Auto", "Explicit"])
+@pytest.fixture(scope="module", params=JOBS, ids=["Auto", "Explicit"])
 def measured(request):
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), request.param],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = request.param.result()
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -48,6 +44,7 @@ def measured(request):
 def test_eight_devices_and_sharded_parameters(measured):
     assert measured["devices"] == 8
     assert measured["params"] == {"bad": [], "checked": 4, "frozen_leaves": 1}
+    assert set(measured["init"]) == set(OPTIMIZERS)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

@@ -1,9 +1,10 @@
 """gdtx against Optax with matched arguments, for every block, algorithm and schedule Optax has.
 
-Both run in float32 on the same STEPS random gradients over the multi-leaf tree of
+Both run in float32 on the same random gradients over the multi-leaf tree of
 ``helpers.SHAPES``; the whole parameter trajectories must agree to 1e-5 relative per
-leaf. Where the two libraries' defaults differ, the arguments below are the ones that
-make them the same algorithm (README.md, "Differences from torch.optim and Optax").
+leaf. The algorithms' cases and their Optax twins are tests/registry.py's; where the two
+libraries' defaults differ, the twins' arguments are the ones that make them the same
+algorithm (README.md, "Differences from torch.optim and Optax").
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_trees_close, gradient_sequence, random_tree, run_gdtx, to_f32
+import registry
+from helpers import assert_trees_close, gradient_sequence, random_tree, to_f32, trajectory
 
 import gdtx
 
@@ -24,46 +26,42 @@ MASK = {"w": True, "b": False, "s": True, "k": False}
 MIN_MOVE = 0.02
 
 
-def _stack(path):
-    return {k: np.stack([np.asarray(p[k], np.float64) for p in path]) for k in path[0]}
-
-
 def run_optax(tx, params, grads):
-    """The Optax twin of ``helpers.run_gdtx``: each step's parameters, jitted once.
+    """The Optax twin of ``helpers.trajectory``: each step's parameters as one tree of
+    ``(steps, …)`` arrays, the whole run one jitted scan.
 
     Optax is not strict-promotion clean, so it runs (and traces) under standard promotion.
     """
-    with jax.numpy_dtype_promotion("standard"):
-        return _run_optax(tx, params, grads)
 
-
-def _run_optax(tx, params, grads):
-    params = to_f32(params)
-    state = tx.init(params)
-
-    @jax.jit
-    def one(params, state, g):
+    def body(carry, g):
+        params, state = carry
         updates, state = tx.update(g, state, params)
-        return optax.apply_updates(params, updates), state
+        params = optax.apply_updates(params, updates)
+        return (params, state), params
 
-    path = []
-    for g in grads:
-        params, state = one(params, state, to_f32(g))
-        path.append(jax.tree.map(np.asarray, params))
-    return path
+    params = to_f32(params)
+    stacked = to_f32({k: np.stack([g[k] for g in grads]) for k in grads[0]})
+    with jax.numpy_dtype_promotion("standard"):
+        run = jax.jit(lambda p, gs: jax.lax.scan(body, (p, tx.init(p)), gs)[1])
+        return jax.tree.map(np.asarray, run(params, stacked))
 
 
 def trajectories(opt, tx, params=PARAMS, grads=GRADS):
-    got, _ = run_gdtx(opt, params, grads)
-    return _stack(got), _stack(run_optax(tx, params, grads))
+    p32 = to_f32(params)
+    got, _ = trajectory(opt, p32, None, grads)
+    return got, run_optax(tx, params, grads)
+
+
+def check(got, want, params, *, rtol=1e-5, what=""):
+    assert_trees_close(got, want, rtol=rtol, what=what)
+    for k, traj in want.items():
+        moved = float(np.max(np.abs(traj - params[k])))
+        assert moved >= MIN_MOVE, f"{what} [{k!r}] barely moved ({moved:.3g}): a weak test"
 
 
 def compare(opt, tx, *, rtol=1e-5, what=""):
     got, want = trajectories(opt, tx)
-    assert_trees_close(got, want, rtol=rtol, what=what)
-    for k, traj in want.items():
-        moved = float(np.max(np.abs(traj - PARAMS[k])))
-        assert moved >= MIN_MOVE, f"{what} [{k!r}] barely moved ({moved:.3g}): a weak test"
+    check(got, want, PARAMS, rtol=rtol, what=what)
 
 
 def lr_chain(block, lr):
@@ -265,99 +263,20 @@ def test_block_matches_optax(name):
 
 
 # ---------------------------------------------------------------------------------------
-# Algorithms
+# Algorithms: every case of tests/registry.py with an Optax twin, on the inputs of
+# test_vs_reference.py (the gdtx trajectory is computed once for both).
 
 EXPONENTIAL = (gdtx.exponential_decay(0.03, 10, 0.8), optax.exponential_decay(0.03, 10, 0.8))
-
-ALGORITHMS = {
-    "sgd": (gdtx.sgd(0.05), optax.sgd(0.05)),
-    "sgd_momentum": (gdtx.sgd(0.02, momentum=0.9), optax.sgd(0.02, momentum=0.9)),
-    "sgd_nesterov": (
-        gdtx.sgd(0.02, momentum=0.9, nesterov=True),
-        optax.sgd(0.02, momentum=0.9, nesterov=True),
-    ),
-    "sgd_schedule": (gdtx.sgd(WARMUP_COSINE[0]), optax.sgd(WARMUP_COSINE[1])),
-    "momentum_trace": (gdtx.momentum(0.02, form="trace"), optax.sgd(0.02, momentum=0.9)),
-    "momentum_ewma_debias": (
-        gdtx.momentum(0.1, 0.8, debias=True),
-        optax_lr_chain(optax.ema(0.8, debias=True), 0.1),
-    ),
-    "adagrad": (
-        gdtx.adagrad(0.1, initial_accumulator_value=0.1, eps=1e-7, eps_in_sqrt=True),
-        optax.adagrad(0.1),
-    ),
-    "rmsprop": (gdtx.rmsprop(0.01), optax.rmsprop(0.01)),
-    "rmsprop_centered": (
-        gdtx.rmsprop(0.005, centered=True),
-        optax.rmsprop(0.005, centered=True),
-    ),
-    "rmsprop_nondefault": (
-        gdtx.rmsprop(0.01, 0.99, 1e-6, 1.0, eps_in_sqrt=False, bias_correction=True),
-        optax.rmsprop(0.01, 0.99, 1e-6, 1.0, eps_in_sqrt=False, bias_correction=True),
-    ),
-    # With momentum, equal only for a constant learning rate (see the test further down).
-    "rmsprop_momentum": (
-        gdtx.rmsprop(0.003, momentum=0.9),
-        optax.rmsprop(0.003, momentum=0.9),
-    ),
-    "rmsprop_centered_nesterov": (
-        gdtx.rmsprop(0.003, centered=True, momentum=0.5, nesterov=True),
-        optax.rmsprop(0.003, centered=True, momentum=0.5, nesterov=True),
-    ),
-    "adadelta": (gdtx.adadelta(2.0, rho=0.9, eps=1e-6), optax.adadelta(2.0, rho=0.9, eps=1e-6)),
-    "adam": (gdtx.adam(0.01), optax.adam(0.01)),
-    "adam_nondefault_schedule": (
-        gdtx.adam(EXPONENTIAL[0], 0.8, 0.99, 1e-6, eps_root=1e-8),
-        optax.adam(EXPONENTIAL[1], 0.8, 0.99, 1e-6, eps_root=1e-8),
-    ),
-    "adamw": (gdtx.adamw(0.01), optax.adamw(0.01)),
-    "adamw_weight_decay": (
-        gdtx.adamw(0.01, weight_decay=0.2),
-        optax.adamw(0.01, weight_decay=0.2),
-    ),
-    "adamw_masked_schedule": (
-        gdtx.adamw(WARMUP_COSINE[0], weight_decay=0.5, mask=MASK),
-        optax.adamw(WARMUP_COSINE[1], weight_decay=0.5, mask=MASK),
-    ),
-    "adamax_eps_in_max": (gdtx.adamax(0.02, eps_in_max=True), optax.adamax(0.02)),
-    # gdtx's default puts ε in the denominator and Optax's inside the max; with ε = 1e-8
-    # against |g| ≈ 1 the two agree to float32 rounding.
-    "adamax_defaults": (gdtx.adamax(0.02), optax.adamax(0.02)),
-    "nadam": (gdtx.nadam(0.01, momentum_decay=None), optax.nadam(0.01)),
-    "nadam_nondefault": (
-        gdtx.nadam(0.01, 0.95, 0.99, 1e-6, momentum_decay=None),
-        optax.nadam(0.01, 0.95, 0.99, 1e-6),
-    ),
-    "lars": (gdtx.lars(5.0), optax.lars(5.0)),
-    "lars_weight_decay_eps_nesterov": (
-        gdtx.lars(0.5, weight_decay=0.01, trust_coefficient=0.02, eps=1e-3, nesterov=True),
-        optax.lars(0.5, weight_decay=0.01, trust_coefficient=0.02, eps=1e-3, nesterov=True),
-    ),
-    "lars_masks": (
-        gdtx.lars(
-            0.05,
-            weight_decay=0.05,
-            weight_decay_mask=MASK,
-            trust_coefficient=0.5,
-            trust_ratio_mask={"w": True, "b": True, "s": False, "k": True},
-            momentum=0.8,
-        ),
-        optax.lars(
-            0.05,
-            weight_decay=0.05,
-            weight_decay_mask=MASK,
-            trust_coefficient=0.5,
-            trust_ratio_mask={"w": True, "b": True, "s": False, "k": True},
-            momentum=0.8,
-        ),
-    ),
-}
+CASES = registry.optax_cases()
 
 
-@pytest.mark.parametrize("name", list(ALGORITHMS))
+@pytest.mark.parametrize("name", list(CASES))
 def test_algorithm_matches_optax(name):
-    opt, tx = ALGORITHMS[name]
-    compare(opt, tx, what=name)
+    alg, key = CASES[name]
+    with jax.numpy_dtype_promotion("standard"):  # Optax builds under standard promotion
+        tx = alg.make_optax(key)
+    want = run_optax(tx, registry.PARAMS, registry.GRADS)
+    check(registry.gdtx_path(name), want, registry.PARAMS, what=f"{name}: {alg.describe(key)}")
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """gdtx in float32 against the float64 NumPy references of tests/reference.py.
 
-Every block (chained with a learning rate where it needs one), every algorithm with
-its defaults and with non-default arguments, and every schedule. Each optimizer runs
-STEPS steps of random gradients over the multi-leaf tree of ``helpers.SHAPES``; the
-whole parameter trajectory must agree to a relative error of 1e-5 per leaf.
+Every block (chained with a learning rate where it needs one), every schedule, and every
+case of every algorithm in tests/registry.py (its defaults and its variants). Each
+optimizer runs ``registry.STEPS`` steps of random gradients over the multi-leaf tree of
+``helpers.SHAPES``; the whole parameter trajectory must agree to a relative error of 1e-5
+per leaf.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference as ref
-from helpers import assert_trees_close, gradient_sequence, random_tree, run_gdtx
+import registry
+from helpers import assert_trees_close, stack_trees, to_f32, trajectory
 
 import gdtx
 
-STEPS = 120
-GRADS = gradient_sequence(11, STEPS)
-PARAMS = {k: v.astype(np.float32).astype(np.float64) for k, v in random_tree(12).items()}
-MASK = {"w": True, "b": False, "s": True, "k": False}
+GRADS, PARAMS, MASK = registry.GRADS, registry.PARAMS, registry.MASK
 MIN_MOVE = 0.02
 """Every leaf must move at least this far (max-norm) somewhere along the trajectory."""
 
@@ -32,11 +31,11 @@ def _stack(path):
 
 def compare(opt, reference, *, rtol=1e-5, params=PARAMS, grads=GRADS, what=""):
     """Runs gdtx (float32) and the reference (float64); their trajectories must agree."""
-    got, _ = run_gdtx(opt, params, grads)
-    want = ref.run(reference, params, grads)
-    want_traj = _stack(want)
-    assert_trees_close(_stack(got), want_traj, rtol=rtol, what=what)
-    for k, traj in want_traj.items():
+    p32 = to_f32(params)
+    got, _ = trajectory(opt, p32, None, grads)
+    want = stack_trees(ref.run(reference, params, grads))
+    assert_trees_close(got, want, rtol=rtol, what=what)
+    for k, traj in want.items():
         moved = float(np.max(np.abs(traj - params[k])))
         assert moved >= MIN_MOVE, f"{what} [{k!r}] barely moved ({moved:.3g}): a weak test"
 
@@ -324,166 +323,19 @@ def test_block_matches_reference(name):
 
 
 # ---------------------------------------------------------------------------------------
-# Algorithms, each against its whole-algorithm reference.
+# Algorithms, each case of tests/registry.py against its whole-algorithm reference.
 
-WARMUP_COSINE = (
-    gdtx.warmup_cosine_decay_schedule(0.0, 0.05, 20, 120),
-    ref.warmup_cosine_decay_schedule(0.0, 0.05, 20, 120),
-)
-EXPONENTIAL = (gdtx.exponential_decay(0.03, 10, 0.8), ref.exponential_decay(0.03, 10, 0.8))
-INVERSE_TIME = (gdtx.inverse_time_decay(0.3, 0.05), ref.inverse_time_decay(0.3, 0.05))
-
-ALGORITHMS = {
-    # SGD
-    "sgd": (gdtx.sgd(0.05), lambda: ref.SGD(0.05)),
-    "sgd_momentum": (gdtx.sgd(0.02, momentum=0.9), lambda: ref.SGD(0.02, momentum=0.9)),
-    "sgd_nesterov": (
-        gdtx.sgd(0.02, momentum=0.9, nesterov=True),
-        lambda: ref.SGD(0.02, momentum=0.9, nesterov=True),
-    ),
-    "sgd_dampening": (
-        gdtx.sgd(0.02, momentum=0.8, dampening=0.5),
-        lambda: ref.SGD(0.02, momentum=0.8, dampening=0.5),
-    ),
-    "sgd_weight_decay": (
-        gdtx.sgd(0.05, weight_decay=0.1),
-        lambda: ref.SGD(0.05, weight_decay=0.1),
-    ),
-    "sgd_momentum_weight_decay_schedule": (
-        gdtx.sgd(WARMUP_COSINE[0], momentum=0.9, weight_decay=0.05),
-        lambda: ref.SGD(WARMUP_COSINE[1], momentum=0.9, weight_decay=0.05),
-    ),
-    # Momentum, both forms
-    "momentum_ewma": (gdtx.momentum(0.1), lambda: ref.Momentum(0.1)),
-    "momentum_ewma_debias": (
-        gdtx.momentum(0.1, 0.8, debias=True),
-        lambda: ref.Momentum(0.1, 0.8, debias=True),
-    ),
-    "momentum_trace": (
-        gdtx.momentum(0.02, form="trace"),
-        lambda: ref.Momentum(0.02, form="trace"),
-    ),
-    "momentum_trace_nesterov": (
-        gdtx.momentum(0.02, 0.95, form="trace", nesterov=True),
-        lambda: ref.Momentum(0.02, 0.95, form="trace", nesterov=True),
-    ),
-    # AdaGrad
-    "adagrad": (gdtx.adagrad(0.1), lambda: ref.Adagrad(0.1)),
-    "adagrad_optax_style_weight_decay": (
-        gdtx.adagrad(0.2, 0.1, 1e-7, eps_in_sqrt=True, weight_decay=0.01),
-        lambda: ref.Adagrad(0.2, 0.1, 1e-7, eps_in_sqrt=True, weight_decay=0.01),
-    ),
-    "adagrad_lr_decay": (
-        gdtx.adagrad(INVERSE_TIME[0], eps=1e-3),
-        lambda: ref.Adagrad(INVERSE_TIME[1], eps=1e-3),
-    ),
-    # RMSProp
-    "rmsprop": (gdtx.rmsprop(0.01), lambda: ref.RMSProp(0.01)),
-    "rmsprop_torch_style": (
-        gdtx.rmsprop(0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False),
-        lambda: ref.RMSProp(0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False),
-    ),
-    "rmsprop_centered_momentum": (
-        gdtx.rmsprop(0.003, centered=True, momentum=0.9),
-        lambda: ref.RMSProp(0.003, centered=True, momentum=0.9),
-    ),
-    "rmsprop_nesterov_weight_decay": (
-        gdtx.rmsprop(0.005, 0.95, momentum=0.5, nesterov=True, weight_decay=0.01),
-        lambda: ref.RMSProp(0.005, 0.95, momentum=0.5, nesterov=True, weight_decay=0.01),
-    ),
-    "rmsprop_initial_scale_bias_correction": (
-        gdtx.rmsprop(0.01, 0.95, 1e-6, initial_scale=1.0, bias_correction=True),
-        lambda: ref.RMSProp(0.01, 0.95, 1e-6, initial_scale=1.0, bias_correction=True),
-    ),
-    "rmsprop_centered_bias_correction_momentum_schedule": (
-        gdtx.rmsprop(EXPONENTIAL[0], 0.9, 0.1, centered=True, momentum=0.7, bias_correction=True),
-        lambda: ref.RMSProp(
-            EXPONENTIAL[1], 0.9, 0.1, centered=True, momentum=0.7, bias_correction=True
-        ),
-    ),
-    # Adadelta
-    "adadelta": (gdtx.adadelta(), lambda: ref.Adadelta()),
-    "adadelta_torch_style": (
-        gdtx.adadelta(2.0, rho=0.9, eps=1e-6),
-        lambda: ref.Adadelta(2.0, rho=0.9, eps=1e-6),
-    ),
-    "adadelta_eps_weight_decay": (
-        gdtx.adadelta(0.5, rho=0.99, eps=1e-4, weight_decay=0.01),
-        lambda: ref.Adadelta(0.5, rho=0.99, eps=1e-4, weight_decay=0.01),
-    ),
-    # Adam family
-    "adam": (gdtx.adam(0.01), lambda: ref.Adam(0.01)),
-    "amsgrad": (
-        gdtx.amsgrad(0.01, b2=0.9, weight_decay=0.01),
-        lambda: ref.Chain(
-            ref.AddDecayedWeights(0.01),
-            ref.ScaleByAmsgrad(b2=0.9),
-            ref.LearningRate(0.01),
-        ),
-    ),
-    "adam_nondefault": (
-        gdtx.adam(0.02, 0.5, 0.99, 1e-6, eps_root=1e-8, weight_decay=0.01),
-        lambda: ref.Adam(0.02, 0.5, 0.99, 1e-6, eps_root=1e-8, weight_decay=0.01),
-    ),
-    "adam_b2_0.9999_schedule": (
-        gdtx.adam(EXPONENTIAL[0], b2=0.9999),
-        lambda: ref.Adam(EXPONENTIAL[1], b2=0.9999),
-    ),
-    "adamw": (gdtx.adamw(0.01), lambda: ref.AdamW(0.01)),
-    "adamw_weight_decay": (
-        gdtx.adamw(0.01, 0.8, 0.99, weight_decay=0.2),
-        lambda: ref.AdamW(0.01, 0.8, 0.99, weight_decay=0.2),
-    ),
-    "adamw_masked": (
-        gdtx.adamw(WARMUP_COSINE[0], weight_decay=0.5, mask=MASK),
-        lambda: ref.AdamW(WARMUP_COSINE[1], weight_decay=0.5, mask=MASK),
-    ),
-    "adamax": (gdtx.adamax(0.02), lambda: ref.Adamax(0.02)),
-    "adamax_eps_in_max": (
-        gdtx.adamax(0.02, eps=1e-3, eps_in_max=True),
-        lambda: ref.Adamax(0.02, eps=1e-3, eps_in_max=True),
-    ),
-    "adamax_nondefault": (
-        gdtx.adamax(0.02, 0.8, 0.99, 1e-3, weight_decay=0.01),
-        lambda: ref.Adamax(0.02, 0.8, 0.99, 1e-3, weight_decay=0.01),
-    ),
-    "nadam": (gdtx.nadam(0.01), lambda: ref.NAdam(0.01)),
-    "nadam_constant_momentum": (
-        gdtx.nadam(0.01, momentum_decay=None),
-        lambda: ref.NAdam(0.01, momentum_decay=None),
-    ),
-    "nadam_nondefault": (
-        gdtx.nadam(0.01, 0.95, 0.99, 1e-6, momentum_decay=0.02, weight_decay=0.01),
-        lambda: ref.NAdam(0.01, 0.95, 0.99, 1e-6, momentum_decay=0.02, weight_decay=0.01),
-    ),
-    # LARS
-    "lars": (gdtx.lars(5.0), lambda: ref.LARS(5.0)),
-    "lars_weight_decay_eps_nesterov": (
-        gdtx.lars(0.5, weight_decay=0.01, trust_coefficient=0.02, eps=1e-3, nesterov=True),
-        lambda: ref.LARS(0.5, weight_decay=0.01, trust_coefficient=0.02, eps=1e-3, nesterov=True),
-    ),
-    "lars_masks_schedule": (
-        gdtx.lars(
-            WARMUP_COSINE[0],
-            weight_decay=0.05,
-            weight_decay_mask=MASK,
-            trust_coefficient=0.5,
-            trust_ratio_mask={"w": True, "b": True, "s": False, "k": True},
-            momentum=0.8,
-        ),
-        lambda: ref.LARS(
-            WARMUP_COSINE[1],
-            weight_decay=0.05,
-            weight_decay_mask=MASK,
-            trust_coefficient=0.5,
-            trust_ratio_mask={"w": True, "b": True, "s": False, "k": True},
-            momentum=0.8,
-        ),
-    ),
-}
+CASES = registry.cases()
 
 
-@pytest.mark.parametrize("name", list(ALGORITHMS))
+def check_moved(traj, what):
+    for k, t in traj.items():
+        moved = float(np.max(np.abs(t - PARAMS[k])))
+        assert moved >= MIN_MOVE, f"{what} [{k!r}] barely moved ({moved:.3g}): a weak test"
+
+
+@pytest.mark.parametrize("name", list(CASES))
 def test_algorithm_matches_reference(name):
-    opt, reference = ALGORITHMS[name]
-    compare(opt, reference(), what=name)
+    want = registry.reference_path(name)
+    assert_trees_close(registry.gdtx_path(name), want, rtol=1e-5, what=name)
+    check_moved(want, name)

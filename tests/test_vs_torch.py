@@ -3,7 +3,8 @@
 The fixture ``tests/data/torch_trajectories.npz`` is written by
 ``python tests/torch_reference/record.py`` (see its docstring for the layout).
 These tests need no PyTorch: they replay the recorded gradients through the
-gdtx optimizer that :data:`EQUIVALENTS` pairs with each torch configuration
+gdtx optimizer that tests/registry.py pairs with each torch configuration (the
+``torch`` entries of its algorithms)
 and compare the parameters after every step, norm-wise relative, with
 ``rtol = 1e-5``. Each test id reads ``case:Torch(args)->gdtx(args)``; the
 fixture's own record of the torch arguments builds the left-hand side, so an
@@ -34,14 +35,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import registry
 from helpers import assert_trees_close, run_gdtx, to_f32
 
 import gdtx
@@ -63,104 +64,20 @@ LEAVES = tuple(META["shapes"])
 NET_LEAVES = ("W1", "b1", "W2", "b2")
 
 
-class Gdtx(NamedTuple):
-    """A gdtx factory call, kept as function and arguments so that its id is what runs."""
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-
-    def build(self) -> Any:
-        return self.fn(*self.args, **self.kwargs)
-
-    def __str__(self) -> str:
-        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"{self.fn.__name__}({', '.join(parts)})"
-
-
-def g(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Gdtx:
-    return Gdtx(fn, args, kwargs)
-
-
-# torch's RMSprop: alpha=0.99 and eps=1e-8 added after the root.
-TORCH_RMS = {"decay": 0.99, "eps": 1e-8, "eps_in_sqrt": False}
-
-EQUIVALENTS: dict[str, Gdtx] = {
-    "sgd": g(gdtx.sgd, 0.05),
-    "sgd_momentum": g(gdtx.sgd, 0.05, momentum=0.9),
-    "sgd_nesterov": g(gdtx.sgd, 0.05, momentum=0.9, nesterov=True),
-    "sgd_dampening": g(gdtx.sgd, 0.05, momentum=0.9, dampening=0.5),
-    "sgd_weight_decay": g(gdtx.sgd, 0.05, weight_decay=0.1),
-    "sgd_nesterov_weight_decay": g(gdtx.sgd, 0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
-    "adagrad": g(gdtx.adagrad, 0.1),
-    "adagrad_lr_decay": g(
-        gdtx.adagrad, gdtx.inverse_time_decay(0.1, decay_rate=0.01), initial_accumulator_value=0.1
-    ),
-    "rmsprop": g(gdtx.rmsprop, 0.01, **TORCH_RMS),
-    "rmsprop_centered": g(gdtx.rmsprop, 0.01, **TORCH_RMS, centered=True),
-    "rmsprop_momentum": g(gdtx.rmsprop, 0.01, **TORCH_RMS, momentum=0.9),
-    "rmsprop_centered_momentum_weight_decay": g(
-        gdtx.rmsprop,
-        0.01,
-        decay=0.9,
-        eps=1e-8,
-        eps_in_sqrt=False,
-        centered=True,
-        momentum=0.5,
-        weight_decay=0.1,
-    ),
-    "adadelta": g(gdtx.adadelta, 1.0, rho=0.9, eps=1e-6),
-    "adam": g(gdtx.adam, 0.01),
-    "adam_weight_decay": g(gdtx.adam, 0.01, weight_decay=0.1),
-    "adamw": g(gdtx.adamw, 0.01, weight_decay=0.01),
-    "adam_amsgrad": g(gdtx.amsgrad, 0.01),
-    "adamax": g(gdtx.adamax, 2e-3),
-    "nadam": g(gdtx.nadam, 2e-3),
-    "nadam_decoupled_weight_decay": g(
-        gdtx.chain,
-        gdtx.scale_by_nadam(),
-        gdtx.add_decayed_weights(0.1),
-        gdtx.scale_by_learning_rate(0.01),
-    ),
-    # StepLR(step_size=10, gamma=0.5): lr·0.5^⌊count/10⌋.
-    "step_lr": g(
-        gdtx.sgd,
-        gdtx.exponential_decay(0.1, transition_steps=10, decay_rate=0.5, staircase=True),
-    ),
-    # ExponentialLR(gamma=0.97): lr·0.97^count.
-    "exponential_lr": g(gdtx.sgd, gdtx.exponential_decay(0.1, transition_steps=1, decay_rate=0.97)),
-    # LinearLR(start_factor=0.2, end_factor=1.0, total_iters=30): from 0.2·lr to lr in 30 steps.
-    "linear_lr": g(gdtx.sgd, gdtx.linear_schedule(0.02, 0.1, transition_steps=30)),
-    # CosineAnnealingLR(T_max=100, eta_min=0.01): alpha = eta_min / lr. Within T_max only:
-    # torch's schedule rises again after T_max, gdtx's stays at eta_min.
-    "cosine_annealing_lr": g(
-        gdtx.sgd, gdtx.cosine_decay_schedule(0.1, decay_steps=100, alpha=0.1), momentum=0.9
-    ),
-}
-"""Case name (as recorded) → the gdtx optimizer that reproduces it."""
-
-NET_EQUIVALENTS: dict[str, Gdtx] = {
-    "adagrad": g(gdtx.adagrad, 0.01, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False),
-    "rmsprop": g(gdtx.rmsprop, 0.001, **TORCH_RMS),
-    "adam": g(gdtx.adam, 0.001, b1=0.9, b2=0.999, eps=1e-8),
-}
+TORCH_CASES = registry.torch_cases()
+"""Case name (as recorded) → the algorithm and the torch configuration with its gdtx twin."""
+NET_CASES = registry.torch_nets()
 """004's optimizers: torch's defaults spelled out in gdtx's arguments."""
-
 SCHEDULE_CASES = sorted(n for n, c in META["cases"].items() if "scheduler" in c)
-LIVE_CASES = [
-    "sgd_nesterov",
-    "sgd_dampening",
-    "adagrad_lr_decay",
-    "rmsprop_centered_momentum_weight_decay",
-    "adadelta",
-    "adamw",
-    "adam_amsgrad",
-    "adamax",
-    "nadam",
-    "step_lr",
-    "cosine_annealing_lr",
-]
-"""The cases re-run with the installed PyTorch, when there is one."""
+
+
+def build(alg: registry.Algorithm, twin: registry.Torch) -> Any:
+    """The gdtx optimizer that reproduces a torch configuration."""
+    return twin.build() if twin.build is not None else alg.make(args=twin.args)
+
+
+def gdtx_call(alg: registry.Algorithm, twin: registry.Torch) -> str:
+    return twin.label or f"{alg.build.__name__}({twin.args!r})"
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,11 +97,11 @@ def torch_signature(config: dict[str, Any]) -> str:
 
 
 def case_id(name: str) -> str:
-    return f"{name}:{torch_signature(META['cases'][name])}->{EQUIVALENTS[name]}"
+    return f"{name}:{torch_signature(META['cases'][name])}->{gdtx_call(*TORCH_CASES[name])}"
 
 
 def net_id(name: str) -> str:
-    return f"{name}:{torch_signature(META['net_optimizers'][name])}->{NET_EQUIVALENTS[name]}"
+    return f"{name}:{torch_signature(META['net_optimizers'][name])}->{gdtx_call(*NET_CASES[name])}"
 
 
 def case_arrays(name: str, fixture: dict[str, np.ndarray] = DATA) -> dict[str, Any]:
@@ -218,10 +135,12 @@ def assert_paths_close(actual_steps: list[Any], expected_steps: list[Any], what:
         assert_trees_close(a, e, rtol=RTOL, what=f"{what}, after step {i + 1}")
 
 
+@functools.cache
 def gdtx_trajectory(name: str) -> list[Any]:
-    """The parameters after each step of the case's gdtx equivalent (jitted, float32)."""
+    """The parameters after each step of the case's gdtx equivalent (jitted, float32),
+    computed once for the fixture's test and the live one."""
     arrays = case_arrays(name)
-    path, _ = run_gdtx(EQUIVALENTS[name].build(), arrays["init"], arrays["grad_steps"])
+    path, _ = run_gdtx(build(*TORCH_CASES[name]), arrays["init"], arrays["grad_steps"])
     return path
 
 
@@ -252,10 +171,11 @@ def train_net(opt: Any, params: Any, X: jax.Array, y: jax.Array, steps: int) -> 
     return losses, params
 
 
+@functools.cache
 def gdtx_net(name: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     params = to_f32({k: DATA[f"net/init/{k}"] for k in NET_LEAVES})
     X, y = jnp.asarray(DATA["net/X"]), jnp.asarray(DATA["net/y"])
-    losses, final = train_net(NET_EQUIVALENTS[name].build(), params, X, y, META["net_steps"])
+    losses, final = train_net(build(*NET_CASES[name]), params, X, y, META["net_steps"])
     return np.asarray(losses), jax.tree.map(np.asarray, final)
 
 
@@ -268,14 +188,17 @@ def loss_curve_error(actual: np.ndarray, expected: np.ndarray) -> float:
 # Against the recorded fixture (no PyTorch needed)
 
 
-def test_fixture_records_exactly_the_cases_paired_here():
-    assert set(META["cases"]) == set(EQUIVALENTS)
-    assert set(META["net_optimizers"]) == set(NET_EQUIVALENTS)
+def test_fixture_records_exactly_the_registry_cases():
+    """The fixture holds the registry's torch configurations, no more, no fewer: a changed
+    configuration needs ``python tests/torch_reference/record.py``."""
+    recorded = {n: {k: v for k, v in c.items() if k != "seed"} for n, c in META["cases"].items()}
+    assert recorded == {n: t.config() for n, (_, t) in TORCH_CASES.items()}
+    assert META["net_optimizers"] == {n: t.config() for n, (_, t) in NET_CASES.items()}
     assert str(DATA["torch_version"]) == META["torch_version"]
     assert FIXTURE.stat().st_size < 2 * 2**20
 
 
-@pytest.mark.parametrize("name", sorted(EQUIVALENTS), ids=case_id)
+@pytest.mark.parametrize("name", sorted(TORCH_CASES), ids=case_id)
 def test_matches_torch_trajectory(name):
     """gdtx's parameters equal torch's after each of the recorded steps (rtol 1e-5).
 
@@ -295,7 +218,7 @@ def test_schedule_matches_torch_learning_rates(name):
     schedule shifted by one step (count + 1) would not match.
     """
     torch_lr = case_arrays(name)["lr"]
-    (block,) = EQUIVALENTS[name].build().learning_rate_blocks()
+    (block,) = build(*TORCH_CASES[name]).learning_rate_blocks()
     counts = jnp.arange(len(torch_lr), dtype=jnp.int32)
     aligned = np.asarray(block.rate_at(counts), np.float64)
     np.testing.assert_allclose(aligned, torch_lr, rtol=1e-5, err_msg=case_id(name))
@@ -303,7 +226,7 @@ def test_schedule_matches_torch_learning_rates(name):
     assert np.max(np.abs(shifted - torch_lr) / torch_lr) > 1e-3
 
 
-@pytest.mark.parametrize("name", sorted(NET_EQUIVALENTS), ids=net_id)
+@pytest.mark.parametrize("name", sorted(NET_CASES), ids=net_id)
 def test_network_loss_curve_matches_torch(name):
     """004's 10→5→1 network trained full batch for 200 steps: the same loss curve as torch.
 
@@ -323,9 +246,10 @@ def test_network_loss_curve_matches_torch(name):
 # Against the installed PyTorch, when there is one
 
 
-@pytest.mark.parametrize("name", LIVE_CASES, ids=case_id)
+@pytest.mark.parametrize("name", sorted(TORCH_CASES), ids=case_id)
 def test_live_torch_matches_fixture_and_gdtx(name):
-    """Re-runs the case with the installed torch: it must still match the fixture and gdtx.
+    """Re-runs the case with the installed torch: it must still match the fixture and gdtx
+    (whose trajectory is the one test_matches_torch_trajectory computed).
 
     A mismatch with the fixture means torch's behaviour changed since the recording
     (``python tests/torch_reference/record.py`` refreshes it after review).
@@ -353,7 +277,7 @@ def test_live_network_matches_fixture_and_gdtx():
         np.testing.assert_array_equal(data[k], DATA[f"net/{k}"])
     for k in NET_LEAVES:
         np.testing.assert_array_equal(data[k], DATA[f"net/init/{k}"])
-    for name in NET_EQUIVALENTS:
+    for name in NET_CASES:
         losses, _ = record.train_torch_net(data, META["net_optimizers"][name])
         err = loss_curve_error(losses, DATA[f"net/{name}/loss"])
         assert err <= NET_RTOL, f"live torch vs fixture, {name}: {err:.3g}"

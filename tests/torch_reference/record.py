@@ -38,7 +38,13 @@ from typing import Any
 
 import numpy as np
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "torch_trajectories.npz"
+TESTS = Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:  # run as a script: the registry lives in tests/
+    sys.path.insert(0, str(TESTS))
+
+import registry  # noqa: E402
+
+FIXTURE = TESTS / "data" / "torch_trajectories.npz"
 
 SHAPES: dict[str, tuple[int, ...]] = {"w": (3, 4), "b": (4,), "k": (2, 1, 3)}
 """The parameter tree: a matrix, a vector and a 3-d array with a unit axis."""
@@ -46,90 +52,17 @@ SHAPES: dict[str, tuple[int, ...]] = {"w": (3, 4), "b": (4,), "k": (2, 1, 3)}
 STEPS = 100
 
 CASES: dict[str, dict[str, Any]] = {
-    # torch.optim.SGD
-    "sgd": {"optimizer": "SGD", "kwargs": {"lr": 0.05}},
-    "sgd_momentum": {"optimizer": "SGD", "kwargs": {"lr": 0.05, "momentum": 0.9}},
-    "sgd_nesterov": {
-        "optimizer": "SGD",
-        "kwargs": {"lr": 0.05, "momentum": 0.9, "nesterov": True},
-    },
-    "sgd_dampening": {
-        "optimizer": "SGD",
-        "kwargs": {"lr": 0.05, "momentum": 0.9, "dampening": 0.5},
-    },
-    "sgd_weight_decay": {"optimizer": "SGD", "kwargs": {"lr": 0.05, "weight_decay": 0.1}},
-    "sgd_nesterov_weight_decay": {
-        "optimizer": "SGD",
-        "kwargs": {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
-    },
-    # torch.optim.Adagrad
-    "adagrad": {"optimizer": "Adagrad", "kwargs": {"lr": 0.1}},
-    "adagrad_lr_decay": {
-        "optimizer": "Adagrad",
-        "kwargs": {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1},
-    },
-    # torch.optim.RMSprop
-    "rmsprop": {"optimizer": "RMSprop", "kwargs": {"lr": 0.01}},
-    "rmsprop_centered": {"optimizer": "RMSprop", "kwargs": {"lr": 0.01, "centered": True}},
-    "rmsprop_momentum": {"optimizer": "RMSprop", "kwargs": {"lr": 0.01, "momentum": 0.9}},
-    "rmsprop_centered_momentum_weight_decay": {
-        "optimizer": "RMSprop",
-        "kwargs": {
-            "lr": 0.01,
-            "alpha": 0.9,
-            "centered": True,
-            "momentum": 0.5,
-            "weight_decay": 0.1,
-        },
-    },
-    # torch.optim.Adadelta
-    "adadelta": {"optimizer": "Adadelta", "kwargs": {}},
-    # torch.optim.Adam / AdamW / Adamax / NAdam
-    "adam": {"optimizer": "Adam", "kwargs": {"lr": 0.01}},
-    "adam_weight_decay": {"optimizer": "Adam", "kwargs": {"lr": 0.01, "weight_decay": 0.1}},
-    "adamw": {"optimizer": "AdamW", "kwargs": {"lr": 0.01, "weight_decay": 0.01}},
-    "adam_amsgrad": {"optimizer": "Adam", "kwargs": {"lr": 0.01, "amsgrad": True}},
-    "adamax": {"optimizer": "Adamax", "kwargs": {}},
-    "nadam": {"optimizer": "NAdam", "kwargs": {}},
-    "nadam_decoupled_weight_decay": {
-        "optimizer": "NAdam",
-        "kwargs": {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
-    },
-    # torch.optim.lr_scheduler, stepped once after every optimizer.step()
-    "step_lr": {
-        "optimizer": "SGD",
-        "kwargs": {"lr": 0.1},
-        "scheduler": "StepLR",
-        "scheduler_kwargs": {"step_size": 10, "gamma": 0.5},
-    },
-    "exponential_lr": {
-        "optimizer": "SGD",
-        "kwargs": {"lr": 0.1},
-        "scheduler": "ExponentialLR",
-        "scheduler_kwargs": {"gamma": 0.97},
-    },
-    "linear_lr": {
-        "optimizer": "SGD",
-        "kwargs": {"lr": 0.1},
-        "scheduler": "LinearLR",
-        "scheduler_kwargs": {"start_factor": 0.2, "end_factor": 1.0, "total_iters": 30},
-    },
-    "cosine_annealing_lr": {
-        "optimizer": "SGD",
-        "kwargs": {"lr": 0.1, "momentum": 0.9},
-        "scheduler": "CosineAnnealingLR",
-        "scheduler_kwargs": {"T_max": STEPS, "eta_min": 0.01},
-    },
+    name: twin.config() for name, (_, twin) in registry.torch_cases().items()
 }
-"""Name → torch optimizer class, its kwargs and optionally an lr_scheduler and its kwargs."""
+"""Name → torch optimizer class, its kwargs and optionally an lr_scheduler and its kwargs:
+the ``torch`` entries of tests/registry.py's algorithms (lr_schedulers stepped once after
+every ``optimizer.step()``)."""
 
 NET_STEPS = 200
 NET_OPTIMIZERS: dict[str, dict[str, Any]] = {
-    "adagrad": {"optimizer": "Adagrad", "kwargs": {"lr": 0.01}},
-    "rmsprop": {"optimizer": "RMSprop", "kwargs": {"lr": 0.001}},
-    "adam": {"optimizer": "Adam", "kwargs": {"lr": 0.001}},
+    name: twin.config() for name, (_, twin) in registry.torch_nets().items()
 }
-"""004's three optimizers, each trained from the same initial weights."""
+"""004's optimizers (the ``torch_net`` entries), each trained from the same initial weights."""
 
 NET_LEAVES = ("W1", "b1", "W2", "b2")
 """The network's parameters in torch's layout: W1 (5, 10), b1 (5,), W2 (1, 5), b2 (1,)."""
