@@ -149,6 +149,17 @@ class Converge:
 
 
 @dataclasses.dataclass(frozen=True)
+class Loop:
+    """An Optax-style training loop (test_aliases.py) run with ``optax.name(args)`` and
+    with ``gdtx.name(args)``: ``args`` as source text, ``{lib}`` standing for the library;
+    ``agrees``: the two libraries' defaults agree, so their trajectories must too."""
+
+    args: str
+    steps: int = 2000
+    agrees: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
 class Algorithm:
     """One algorithm: its gdtx builder, its float64 reference, its twins and its checks.
 
@@ -169,6 +180,9 @@ class Algorithm:
         converges: the problems it must converge on.
         elementwise: each element's update depends on that element alone (no per-layer
             norms): a NaN stays in its element.
+        loop: the Optax training loop this algorithm drops into (test_aliases.py).
+        maximize: a torch configuration with ``maximize=True`` and the gdtx arguments
+            that reproduce it, run live (test_dropin.py).
     """
 
     name: str
@@ -184,6 +198,8 @@ class Algorithm:
     forms: tuple[str, ...] = ("default",)
     converges: tuple[Converge, ...] = ()
     elementwise: bool = True
+    loop: Loop | None = None
+    maximize: Torch | None = None
 
     def args(self, key: str) -> Args:
         return self.default if key == "default" else self.variants[key]
@@ -301,6 +317,12 @@ ALGORITHMS_LIST = [
             Converge("rosenbrock", a(5e-4, momentum=0.9), 10000, "momentum"),
             Converge("rosenbrock", a(5e-4, momentum=0.9, nesterov=True), 10000, "nesterov"),
         ),
+        loop=Loop("learning_rate=2e-3, momentum=0.9"),
+        maximize=Torch(
+            "SGD",
+            {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1, "maximize": True},
+            a(0.05, momentum=0.9, weight_decay=0.1, maximize=True),
+        ),
     ),
     Algorithm(
         "momentum",
@@ -351,6 +373,8 @@ ALGORITHMS_LIST = [
             a(0.01, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False),
         ),
         converges=(Converge("quadratic", a(1.0), 300), Converge("rosenbrock", a(0.5), 10000)),
+        loop=Loop("learning_rate=0.3", agrees=False),  # accumulator start, ε placement
+        maximize=Torch("Adagrad", {"lr": 0.1, "maximize": True}, a(0.1, maximize=True)),
     ),
     Algorithm(
         "rmsprop",
@@ -409,6 +433,12 @@ ALGORITHMS_LIST = [
             Converge("quadratic", a(0.05), 300),
             Converge("rosenbrock", a(1e-3, decay=0.99), 10000),
         ),
+        loop=Loop("learning_rate=3e-3"),
+        maximize=Torch(
+            "RMSprop",
+            {"lr": 0.01, "momentum": 0.5, "maximize": True},
+            a(0.01, decay=0.99, eps_in_sqrt=False, momentum=0.5, maximize=True),
+        ),
     ),
     Algorithm(
         "adadelta",
@@ -427,6 +457,14 @@ ALGORITHMS_LIST = [
             # With a constant rate Adadelta's ε-sized steps stall in the valley (f ≈ 0.6
             # after 20k steps); a decaying rate lets it settle.
             Converge("rosenbrock", a(S.cosine_decay_schedule(1.0, 50000)), 50000),
+        ),
+        loop=Loop(  # a constant rate stalls in the valley; gdtx's default ε differs
+            "learning_rate={lib}.cosine_decay_schedule(2.0, 4000), rho=0.9", 4000, agrees=False
+        ),
+        maximize=Torch(
+            "Adadelta",
+            {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "maximize": True},
+            a(1.0, rho=0.9, eps=1e-6, maximize=True),
         ),
     ),
     Algorithm(
@@ -450,6 +488,12 @@ ALGORITHMS_LIST = [
         },
         torch_net=Torch("Adam", {"lr": 0.001}, a(0.001, b1=0.9, b2=0.999, eps=1e-8)),
         converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        loop=Loop("learning_rate=2e-2"),
+        maximize=Torch(
+            "Adam",
+            {"lr": 0.05, "weight_decay": 0.1, "maximize": True},
+            a(0.05, weight_decay=0.1, maximize=True),
+        ),
     ),
     Algorithm(
         "adamw",
@@ -470,6 +514,12 @@ ALGORITHMS_LIST = [
             Converge("quadratic", a(0.1, weight_decay=1e-3), 400),
             Converge("rosenbrock", a(0.02, weight_decay=0.0), 5000),
         ),
+        loop=Loop("learning_rate=2e-2, weight_decay=1e-4"),
+        maximize=Torch(
+            "AdamW",
+            {"lr": 0.05, "weight_decay": 0.1, "maximize": True},
+            a(0.05, weight_decay=0.1, maximize=True),
+        ),
     ),
     Algorithm(
         "amsgrad",
@@ -480,6 +530,10 @@ ALGORITHMS_LIST = [
         # Optax's amsgrad takes the maximum over the bias-corrected v̂: no twin.
         torch={"adam_amsgrad": Torch("Adam", {"lr": 0.01, "amsgrad": True}, a(0.01))},
         converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        loop=Loop("learning_rate=0.1", agrees=False),  # max over raw v (torch) or v̂ (Optax)
+        maximize=Torch(
+            "Adam", {"lr": 0.05, "amsgrad": True, "maximize": True}, a(0.05, maximize=True)
+        ),
     ),
     Algorithm(
         "adamax",
@@ -496,6 +550,8 @@ ALGORITHMS_LIST = [
         # torch's Adamax: ε inside the max, lr = 2e-3.
         torch={"adamax": Torch("Adamax", {}, a(2e-3))},
         converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 10000)),
+        loop=Loop("learning_rate=0.1"),
+        maximize=Torch("Adamax", {"lr": 0.02, "maximize": True}, a(0.02, maximize=True)),
     ),
     Algorithm(
         "nadam",
@@ -528,6 +584,8 @@ ALGORITHMS_LIST = [
             ),
         },
         converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        loop=Loop("learning_rate=2e-2", agrees=False),  # Dozat's momentum schedule
+        maximize=Torch("NAdam", {"lr": 0.02, "maximize": True}, a(0.02, maximize=True)),
     ),
     Algorithm(
         "lars",
@@ -555,6 +613,7 @@ ALGORITHMS_LIST = [
             Converge("rosenbrock", a(0.5, trust_coefficient=0.002), 20000),
         ),
         elementwise=False,
+        loop=Loop("learning_rate=2.0, momentum=0.9"),
     ),
 ]
 
@@ -599,6 +658,16 @@ def torch_cases() -> dict[str, tuple[Algorithm, Torch]]:
 def torch_nets() -> dict[str, tuple[Algorithm, Torch]]:
     """004's network runs, by algorithm name."""
     return {alg.name: (alg, alg.torch_net) for alg in ALGORITHMS_LIST if alg.torch_net}
+
+
+def loop_cases() -> dict[str, tuple[Algorithm, Loop]]:
+    """The Optax training loops, by algorithm name."""
+    return {alg.name: (alg, alg.loop) for alg in ALGORITHMS_LIST if alg.loop}
+
+
+def maximize_cases() -> dict[str, tuple[Algorithm, Torch]]:
+    """The ``maximize=True`` torch configurations, by algorithm name."""
+    return {alg.name: (alg, alg.maximize) for alg in ALGORITHMS_LIST if alg.maximize}
 
 
 def converge_cases() -> dict[str, tuple[Algorithm, Converge]]:

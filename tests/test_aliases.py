@@ -4,7 +4,8 @@ The loop below is written as Optax's documentation writes it (init, grad, update
 ``optax.apply_updates``). It runs once with ``optax.<name>(...)`` and once with
 ``gdtx.<name>(...)``, the same arguments, on a quadratic bowl and the Rosenbrock valley
 side by side; both must train, and where the two libraries define the algorithm the same
-way (their defaults agree), their trajectories must agree.
+way (their defaults agree), their trajectories must agree. The algorithms and their
+arguments are the registry's ``loop`` entries (tests/registry.py).
 """
 
 from __future__ import annotations
@@ -14,26 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from registry import loop_cases
 
 import gdtx
 
-# name → (arguments, with {lib} for the library; steps; the two libraries' defaults agree)
-SHARED = {
-    "sgd": ("learning_rate=2e-3, momentum=0.9", 2000, True),
-    "adam": ("learning_rate=2e-2", 2000, True),
-    "adamw": ("learning_rate=2e-2, weight_decay=1e-4", 2000, True),
-    "adamax": ("learning_rate=0.1", 2000, True),
-    "amsgrad": ("learning_rate=0.1", 2000, False),  # max over raw v (torch) vs corrected v̂
-    "nadam": ("learning_rate=2e-2", 2000, False),  # Dozat's momentum schedule vs constant β₁
-    "adagrad": ("learning_rate=0.3", 2000, False),  # accumulator start, ε placement
-    "rmsprop": ("learning_rate=3e-3", 2000, True),
-    "adadelta": (  # a constant rate stalls in the valley; gdtx's default ε differs
-        "learning_rate={lib}.cosine_decay_schedule(2.0, 4000), rho=0.9",
-        4000,
-        False,
-    ),
-    "lars": ("learning_rate=2.0, momentum=0.9", 2000, True),
-}
+LOOPS = loop_cases()
 
 LOOP = """
 params = {{"bowl": jnp.array([-5.0, -2.0]), "valley": jnp.array([-1.2, 1.0])}}
@@ -63,7 +49,8 @@ def train(params, state):
 
 
 def _run(lib: str, name: str):
-    args, steps, _ = SHARED[name]
+    loop = LOOPS[name][1]
+    args, steps = loop.args, loop.steps
     namespace = {"jax": jax, "jnp": jnp, "optax": optax, "gdtx": gdtx}
     code = LOOP.format(lib=lib, name=name, args=args.format(lib=lib), steps=steps)
     with jax.numpy_dtype_promotion("standard" if lib == "optax" else "strict"):
@@ -71,11 +58,11 @@ def _run(lib: str, name: str):
     return np.asarray(namespace["losses"]), namespace["params"]
 
 
-@pytest.mark.parametrize("name", list(SHARED))
+@pytest.mark.parametrize("name", list(LOOPS))
 def test_the_optax_loop_trains_with_gdtx(name):
     ours, _ = _run("gdtx", name)
     theirs, _ = _run("optax", name)
     assert ours[-1] < 1e-2 * ours[0], f"gdtx.{name}: {ours[0]:.3g} → {ours[-1]:.3g}"
     assert theirs[-1] < 0.1 * theirs[0]  # the loop and its arguments are fair ones
-    if SHARED[name][2]:
+    if LOOPS[name][1].agrees:
         np.testing.assert_allclose(ours[:200], theirs[:200], rtol=2e-3)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from registry import maximize_cases
 
 import gdtx
 
@@ -192,61 +193,24 @@ def test_errors_name_the_users_words(build, pattern):
 # ---------------------------------------------------------------------------------------
 # maximize=True, as torch.optim has it: g ← −g first, before L2 weight decay
 
-MAXIMIZE = {
-    "sgd": (
-        lambda: gdtx.sgd(0.05, momentum=0.9, weight_decay=0.1, maximize=True),
-        lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1, maximize=True),
-    ),
-    "adam": (
-        lambda: gdtx.adam(0.05, weight_decay=0.1, maximize=True),
-        lambda t, p: t.optim.Adam(p, lr=0.05, weight_decay=0.1, maximize=True),
-    ),
-    "adamw": (
-        lambda: gdtx.adamw(0.05, weight_decay=0.1, maximize=True),
-        lambda t, p: t.optim.AdamW(p, lr=0.05, weight_decay=0.1, maximize=True),
-    ),
-    "rmsprop": (
-        lambda: gdtx.rmsprop(0.01, decay=0.99, eps_in_sqrt=False, momentum=0.5, maximize=True),
-        lambda t, p: t.optim.RMSprop(p, lr=0.01, momentum=0.5, maximize=True),
-    ),
-    "adagrad": (
-        lambda: gdtx.adagrad(0.1, maximize=True),
-        lambda t, p: t.optim.Adagrad(p, lr=0.1, maximize=True),
-    ),
-    "adadelta": (
-        lambda: gdtx.adadelta(1.0, rho=0.9, eps=1e-6, maximize=True),
-        lambda t, p: t.optim.Adadelta(p, lr=1.0, rho=0.9, eps=1e-6, maximize=True),
-    ),
-    "adamax": (
-        lambda: gdtx.adamax(0.02, maximize=True),
-        lambda t, p: t.optim.Adamax(p, lr=0.02, maximize=True),
-    ),
-    "nadam": (
-        lambda: gdtx.nadam(0.02, maximize=True),
-        lambda t, p: t.optim.NAdam(p, lr=0.02, maximize=True),
-    ),
-    "amsgrad": (
-        lambda: gdtx.amsgrad(0.05, maximize=True),
-        lambda t, p: t.optim.Adam(p, lr=0.05, amsgrad=True, maximize=True),
-    ),
-}
+MAXIMIZE = maximize_cases()
 
 
 @pytest.mark.parametrize("name", list(MAXIMIZE))
 def test_maximize_matches_torch(name):
     torch = pytest.importorskip("torch")
-    ours, theirs = MAXIMIZE[name]
+    alg, config = MAXIMIZE[name]
     rng = np.random.default_rng(1)
     start = rng.standard_normal(5).astype(np.float32)
     grads = rng.standard_normal((20, 5)).astype(np.float32)
     param = torch.nn.Parameter(torch.tensor(start))
-    topt = theirs(torch, [param])
+    topt = getattr(torch.optim, config.optimizer)([param], **config.kwargs)
     want = []
     for g in grads:
         param.grad = torch.tensor(g)
         topt.step()
         want.append(param.detach().numpy().copy())
-    opt = ours()
+    opt = alg.make(args=config.args)
     p = jnp.asarray(start)
     state = opt.init(p)
     step = jax.jit(lambda p, s, g: opt.update(g, s, p))
