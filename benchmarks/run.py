@@ -1,7 +1,7 @@
 """Optimizer-step and training-step benchmarks: gdtx against Optax, torch.optim and the floor.
 
 Usage:
-    python benchmarks/run.py [--quick] [--out DIR] [--steps N]
+    python benchmarks/run.py [--quick] [--out DIR] [--steps N] [--chains]
 
 An optimizer step is memory-bound: Adam reads parameters, gradients and two moments
 and writes three arrays. The *floor* is one jitted, donated kernel over flat buffers
@@ -139,6 +139,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write results.json and .png")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per variant (≥ 20)")
     parser.add_argument("--smoke", action="store_true", help="tiny cases: check that it runs")
+    parser.add_argument(
+        "--chains",
+        action="store_true",
+        help="only gdtx's chains against their hand-fused blocks (Adam, RMSProp), timed "
+        "alone so that no other variant's buffers sit in the cache between them",
+    )
     args = parser.parse_args(argv)
     # Many short rounds: a shared machine's speed drifts within seconds, and the median
     # of many paired ratios is steadier (repeated estimates of one ratio spread over about
@@ -159,11 +165,17 @@ def main(argv: list[str] | None = None) -> None:
 
     groups: list[tuple[dict[str, Any], list[tuple[str, str, Build]]]] = []
     for algorithm in cases.ALGORITHMS:
+        if args.chains and algorithm not in fused.FUSED:
+            continue
         for leaves, size in trees:
             case = {"case": "optimizer-step", "model": None, "algorithm": algorithm}
             case |= {"leaves": leaves, "size": size}
-            groups.append((case, optimizer_variants(algorithm, leaves, size, torch_variants)))
-    for model in models:
+            variants = optimizer_variants(algorithm, leaves, size, torch_variants)
+            if args.chains:
+                keep = {"floor", "gdtx", "fused"}
+                variants = [v for v in variants if v[0] in keep]
+            groups.append((case, variants))
+    for model in () if args.chains else models:
         variants, params = training_variants(model)
         sizes = [int(np.size(x)) for x in jax.tree.leaves(params)]
         case = {"case": "training-step", "model": model, "algorithm": "adam"}
