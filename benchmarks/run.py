@@ -347,7 +347,8 @@ def plot(records: list[dict[str, Any]], path: Path, machine: str) -> None:
     bx.set_xticks(np.arange(len(models)) + 0.4 - tw / 2)
     bx.set_xticklabels([f"{m}\n(training step)" for m in models], fontsize=7)
     bx.set_ylabel("ms per step")
-    bx.legend(fontsize=7)
+    if tseries:
+        bx.legend(fontsize=7)
     fig.suptitle(machine, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
