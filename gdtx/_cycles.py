@@ -19,7 +19,13 @@ import jax
 import jax.numpy as jnp
 
 from ._base import static
-from ._schedules import CosineDecay, JoinSchedules, Schedule, warmup_cosine_decay_schedule
+from ._schedules import (
+    CosineDecay,
+    JoinSchedules,
+    Schedule,
+    as_float,
+    warmup_cosine_decay_schedule,
+)
 from ._validate import check_positive_int, check_range
 
 __all__ = [
@@ -29,10 +35,6 @@ __all__ = [
     "piecewise_interpolate_schedule",
     "sgdr_schedule",
 ]
-
-
-def _float(x: Any) -> jax.Array:
-    return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
 class PiecewiseInterpolate(Schedule):
@@ -80,10 +82,10 @@ class PiecewiseInterpolate(Schedule):
 
     def __call__(self, count: Any) -> jax.Array:
         c = jnp.asarray(count).astype(jnp.result_type(float))
-        values = [_float(self.init_value)]
+        values = [as_float(self.init_value)]
         for s in self.scales:
-            values.append(values[-1] * _float(s))  # vᵢ = vᵢ₋₁·sᵢ
-        bounds = [_float(0), *(_float(b) for b in self.boundaries)]
+            values.append(values[-1] * as_float(s))  # vᵢ = vᵢ₋₁·sᵢ
+        bounds = [as_float(0), *(as_float(b) for b in self.boundaries)]
         out = values[-1] + jnp.zeros_like(c)  # from the last boundary on
         for i in reversed(range(len(self.boundaries))):
             start, end = values[i], values[i + 1]

@@ -34,11 +34,13 @@ __all__ = [
 ]
 
 
-def _float(x: Any) -> jax.Array:
+def as_float(x: Any) -> jax.Array:
+    """A schedule constant as an array in the default float dtype."""
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
-def _count(count: Any) -> jax.Array:
+def as_count(count: Any) -> jax.Array:
+    """A step count as an array in the default float dtype."""
     return jnp.asarray(count).astype(jnp.result_type(float))
 
 
@@ -109,8 +111,8 @@ class InverseTimeDecay(Schedule):
         check_positive_int("inverse_time_decay", "steps_per_epoch", self.steps_per_epoch)
 
     def __call__(self, count: Any) -> jax.Array:
-        epoch = jnp.floor(_count(count) / _float(self.steps_per_epoch))
-        return _float(self.init_value) / (1 + _float(self.decay_rate) * epoch)
+        epoch = jnp.floor(as_count(count) / as_float(self.steps_per_epoch))
+        return as_float(self.init_value) / (1 + as_float(self.decay_rate) * epoch)
 
 
 class InverseSqrtDecay(Schedule):
@@ -141,12 +143,12 @@ class InverseSqrtDecay(Schedule):
             check_positive_int("inverse_sqrt_decay", "steps_per_epoch", self.steps_per_epoch)
 
     def __call__(self, count: Any) -> jax.Array:
-        c = _count(count)
+        c = as_count(count)
         if self.steps_per_epoch is None:
             k = c + 1  # t, from 1
         else:
             k = jnp.maximum(jnp.floor(c / self.steps_per_epoch), 1.0)  # max(epoch, 1)
-        return _float(self.init_value) / jnp.sqrt(k)
+        return as_float(self.init_value) / jnp.sqrt(k)
 
 
 class ExponentialDecay(Schedule):
@@ -179,15 +181,15 @@ class ExponentialDecay(Schedule):
         check_range("exponential_decay", "transition_begin", self.transition_begin, 0.0)
 
     def __call__(self, count: Any) -> jax.Array:
-        c = _count(count) - _float(self.transition_begin)
-        p = c / _float(self.transition_steps)
+        c = as_count(count) - as_float(self.transition_begin)
+        p = c / as_float(self.transition_steps)
         if self.staircase:
             p = jnp.floor(p)
-        rate = _float(self.decay_rate)
-        init = _float(self.init_value)
+        rate = as_float(self.decay_rate)
+        init = as_float(self.init_value)
         value = jnp.where(c <= 0, init, init * rate**p)
         if self.end_value is not None:
-            end = _float(self.end_value)
+            end = as_float(self.end_value)
             value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
         return value
 
@@ -200,10 +202,10 @@ class PiecewiseConstant(Schedule):
     scales: tuple[Any, ...]
 
     def __call__(self, count: Any) -> jax.Array:
-        c = _count(count)
-        value = _float(self.init_value)
+        c = as_count(count)
+        value = as_float(self.init_value)
         for b, s in zip(self.boundaries, self.scales, strict=True):
-            value = value * jnp.where(c < _float(b), 1.0, _float(s))
+            value = value * jnp.where(c < as_float(b), 1.0, as_float(s))
         return value
 
 
@@ -252,9 +254,9 @@ class LinearSchedule(Schedule):
         check_range("linear_schedule", "transition_begin", self.transition_begin, 0.0)
 
     def __call__(self, count: Any) -> jax.Array:
-        n = _float(self.transition_steps)
-        c = jnp.clip(_count(count) - _float(self.transition_begin), 0.0, n)
-        init, end = _float(self.init_value), _float(self.end_value)
+        n = as_float(self.transition_steps)
+        c = jnp.clip(as_count(count) - as_float(self.transition_begin), 0.0, n)
+        init, end = as_float(self.init_value), as_float(self.end_value)
         return init + (end - init) * (c / n)
 
 
@@ -289,12 +291,12 @@ class CosineDecay(Schedule):
             check_range("cosine_decay_schedule", "end_value", self.end_value)
 
     def __call__(self, count: Any) -> jax.Array:
-        T = _float(self.decay_steps)
-        c = jnp.minimum(_count(count), T)
+        T = as_float(self.decay_steps)
+        c = jnp.minimum(as_count(count), T)
         cosine = 0.5 * (1 + jnp.cos(math.pi * c / T))
-        init = _float(self.init_value)
-        end = _float(self.alpha) * init if self.end_value is None else _float(self.end_value)
-        return end + (init - end) * cosine ** _float(self.exponent)  # α_end + (α₀−α_end)·cosᵉ
+        init = as_float(self.init_value)
+        end = as_float(self.alpha) * init if self.end_value is None else as_float(self.end_value)
+        return end + (init - end) * cosine ** as_float(self.exponent)  # α_end + (α₀−α_end)·cosᵉ
 
 
 class JoinSchedules(Schedule):

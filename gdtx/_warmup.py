@@ -15,7 +15,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._schedules import ExponentialDecay, JoinSchedules, LinearSchedule, Schedule
+from ._schedules import (
+    ExponentialDecay,
+    JoinSchedules,
+    LinearSchedule,
+    Schedule,
+    as_float,
+)
 from ._validate import check_positive_int, check_range
 
 __all__ = [
@@ -24,10 +30,6 @@ __all__ = [
     "warmup_constant_schedule",
     "warmup_exponential_decay_schedule",
 ]
-
-
-def _float(x: Any) -> jax.Array:
-    return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
 class PolynomialSchedule(Schedule):
@@ -70,11 +72,11 @@ class PolynomialSchedule(Schedule):
         check_range(owner, "transition_begin", self.transition_begin, 0.0)
 
     def __call__(self, count: Any) -> jax.Array:
-        T = _float(self.transition_steps)
-        c = jnp.asarray(count).astype(T.dtype) - _float(self.transition_begin)
+        T = as_float(self.transition_steps)
+        c = jnp.asarray(count).astype(T.dtype) - as_float(self.transition_begin)
         frac = 1 - jnp.clip(c, 0.0, T) / T  # 1 − c/T
-        init, end = _float(self.init_value), _float(self.end_value)
-        return (init - end) * frac ** _float(self.power) + end
+        init, end = as_float(self.init_value), as_float(self.end_value)
+        return (init - end) * frac ** as_float(self.power) + end
 
 
 def polynomial_schedule(
