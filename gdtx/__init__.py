@@ -63,16 +63,14 @@ from ._cycles import piecewise_interpolate_schedule as piecewise_interpolate_sch
 from ._cycles import sgdr_schedule as sgdr_schedule
 from ._every import ApplyEvery as ApplyEvery
 from ._every import ApplyEveryState as ApplyEveryState
-from ._every import SkipLargeUpdates as SkipLargeUpdates
-from ._every import SkipState as SkipState
 from ._every import apply_every as apply_every
-from ._every import skip_large_updates as skip_large_updates
 from ._factored import FactoredState as FactoredState
 from ._factored import ScaleByFactoredRms as ScaleByFactoredRms
 from ._factored import scale_by_factored_rms as scale_by_factored_rms
 from ._finite import ApplyIfFinite as ApplyIfFinite
 from ._finite import FiniteState as FiniteState
 from ._finite import apply_if_finite as apply_if_finite
+from ._finite import skip_large_updates as skip_large_updates
 from ._groups import Partition as Partition
 from ._groups import SetToZero as SetToZero
 from ._groups import freeze as freeze

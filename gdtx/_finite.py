@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from ._base import Context, Params, State, Transform, Updates, static
 from ._combine import as_transform
 from ._moments import correction_factor, ewma_step
-from ._tree import global_norm
+from ._tree import global_norm, tree_select
 from ._validate import check_positive_int, check_range
 
 
@@ -32,11 +32,12 @@ class FiniteState(NamedTuple):
 
 
 class ApplyIfFinite(Transform):
-    """Skips a step whose gradients are not finite, or whose norm spikes.
+    """Skips a step whose gradients are not finite, whose norm spikes, or is too large.
 
-    A step is bad when any entry of g is NaN or ±inf, or, with ``spike_factor``
+    A step is bad when any entry of g is NaN or ±inf; with ``spike_factor``
     c, when ‖g‖ > c·n̂, where n ← βn + (1−β)‖g‖ over the applied steps and
-    n̂ = n / (1 − βᵏ) after k applied steps (no spike test before the first).
+    n̂ = n / (1 − βᵏ) after k applied steps (no spike test before the first); with
+    ``max_squared_norm`` m, when ‖g‖² ≥ m (Optax's ``skip_large_updates``).
     A bad step outputs zeros and leaves the inner state as it was. The inner
     transformation sees k, the number of applied steps, as its step count, so
     its bias corrections and schedules skip the bad steps too.
@@ -51,6 +52,7 @@ class ApplyIfFinite(Transform):
             (``None``: never give up).
         spike_factor: c > 1, or ``None`` for no spike test.
         spike_decay: β of the norm's running average, in [0, 1).
+        max_squared_norm: m > 0, or ``None`` for no limit on ‖g‖².
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -66,6 +68,7 @@ class ApplyIfFinite(Transform):
     max_consecutive_errors: int | None = static(default=None)
     spike_factor: Any = None
     spike_decay: Any = 0.99
+    max_squared_norm: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inner", as_transform(self.inner))
@@ -76,6 +79,10 @@ class ApplyIfFinite(Transform):
         if self.spike_factor is not None:
             check_range("apply_if_finite", "spike_factor", self.spike_factor, 1.0, low_open=True)
         check_range("apply_if_finite", "spike_decay", self.spike_decay, 0.0, 1.0, high_open=True)
+        if self.max_squared_norm is not None:
+            check_range(
+                "apply_if_finite", "max_squared_norm", self.max_squared_norm, 0.0, low_open=True
+            )
 
     def init_state(self, params: Params) -> FiniteState:
         zero = jnp.zeros([], jnp.int32)
@@ -100,6 +107,8 @@ class ApplyIfFinite(Transform):
             n_hat = state.norm_avg / correction_factor(self.spike_decay, applied - 1)  # n̂
             limit = jnp.asarray(self.spike_factor, norm.dtype) * n_hat
             bad = bad | ((applied > 0) & (norm > limit))  # ‖g‖ > c·n̂
+        if self.max_squared_norm is not None:
+            bad = bad | ~(norm * norm < jnp.asarray(self.max_squared_norm, norm.dtype))  # ‖g‖² ≥ m
         give_up = (
             jnp.asarray(False)
             if self.max_consecutive_errors is None
@@ -111,7 +120,7 @@ class ApplyIfFinite(Transform):
             updates, state.inner, params, ctx.with_count(applied)
         )
         out = jax.tree.map(lambda u: jnp.where(skip, jnp.zeros_like(u), u), new_updates)
-        inner = jax.tree.map(lambda new, old: jnp.where(skip, old, new), new_inner, state.inner)
+        inner = tree_select(skip, state.inner, new_inner)  # the old state if skipped
         norm_avg = jnp.where(
             skip | ~finite, state.norm_avg, ewma_step(state.norm_avg, norm, self.spike_decay)
         )
@@ -137,3 +146,25 @@ def apply_if_finite(
         >>> opt = gdtx.apply_if_finite(gdtx.adam(1e-3), 5, spike_factor=10.0)
     """
     return ApplyIfFinite(as_transform(inner), max_consecutive_errors, spike_factor, spike_decay)
+
+
+def skip_large_updates(inner: Any, max_squared_norm: Any) -> ApplyIfFinite:
+    """Skips steps whose squared gradient norm reaches ``max_squared_norm`` (or that are not
+    finite): :class:`ApplyIfFinite` with that limit and no other test.
+
+    Optax's ``skip_large_updates`` is a predicate for ``optax.MultiSteps``, not a
+    transformation: ``MultiSteps(opt, k, should_skip_update_fn=partial(
+    skip_large_updates, max_squared_norm=c))`` is ``skip_large_updates(opt, c)`` for
+    k = 1 and ``skip_large_updates(accumulate(opt, k), c)`` for k > 1 (a skipped
+    micro-batch neither adds to the mean nor counts).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> opt = gdtx.skip_large_updates(gdtx.sgd(0.1), max_squared_norm=100.0)
+        >>> state = opt.init(jnp.zeros(2))
+        >>> out, state = opt.update(jnp.array([10.0, 1.0]), state)  # ‖g‖² = 101
+        >>> out, int(state.inner.skipped)
+        (Array([0., 0.], dtype=float32), 1)
+    """
+    check_range("skip_large_updates", "max_squared_norm", max_squared_norm, 0.0, low_open=True)
+    return ApplyIfFinite(as_transform(inner), max_squared_norm=max_squared_norm)

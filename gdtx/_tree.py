@@ -163,3 +163,15 @@ def safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
     quotient = num / jax.lax.select(zero, jnp.ones_like(den), den).astype(num.dtype)
     zero = jnp.broadcast_to(zero, quotient.shape)
     return jax.lax.select(zero, jnp.zeros_like(quotient), quotient)
+
+
+def tree_select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """``on_true`` if ``pred`` else ``on_false``, leaf by leaf (typed PRNG keys included)."""
+
+    def leaf(a: Any, b: Any) -> Any:
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            data = jnp.where(pred, jax.random.key_data(a), jax.random.key_data(b))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
+        return jnp.where(pred, a, b)
+
+    return jax.tree.map(leaf, on_true, on_false)
