@@ -102,8 +102,10 @@ from ._moments import running_max as running_max
 from ._moments import sum_of_squares as sum_of_squares
 from ._momentum import NadamState as NadamState
 from ._momentum import NesterovEma as NesterovEma
+from ._momentum import ScaleByLion as ScaleByLion
 from ._momentum import Trace as Trace
 from ._momentum import nesterov_ema as nesterov_ema
+from ._momentum import scale_by_lion as scale_by_lion
 from ._momentum import trace as trace
 from ._noise import AddNoise as AddNoise
 from ._noise import AddNoiseState as AddNoiseState
@@ -120,6 +122,7 @@ from ._optim_adaptive import adadelta as adadelta
 from ._optim_adaptive import adagrad as adagrad
 from ._optim_adaptive import rmsprop as rmsprop
 from ._optim_momentum import lars as lars
+from ._optim_momentum import lion as lion
 from ._optim_momentum import momentum as momentum
 from ._optim_momentum import sgd as sgd
 from ._packing import Packing as Packing

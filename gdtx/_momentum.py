@@ -1,4 +1,5 @@
-"""Momentum beyond the plain EWMA: heavy-ball trace momentum and Dozat's Nesterov EWMA."""
+"""Momentum beyond the plain EWMA: heavy-ball trace momentum, Dozat's Nesterov EWMA and
+Lion's sign of an interpolated momentum."""
 
 from __future__ import annotations
 
@@ -152,3 +153,49 @@ class NesterovEma(Transform):
 
 trace = Trace
 nesterov_ema = NesterovEma
+
+
+class ScaleByLion(Transform):
+    r"""Lion's update direction: the sign of an interpolated momentum (Chen et al., 2023,
+    "Symbolic Discovery of Optimization Algorithms", arXiv:2302.06675, Algorithm 2).
+
+    $$ c = \beta_1 m + (1-\beta_1) g, \qquad \text{out} = \operatorname{sign}(c), \qquad
+       m \leftarrow \beta_2 m + (1-\beta_2) g $$
+
+    Both lines are the one EWMA (:func:`ewma_step`): with β₁ it is read and not kept,
+    with β₂ it is kept. Every coordinate moves by ±1 before the learning rate. For a
+    complex entry, sign(c) = c/|c|.
+
+    Attributes:
+        b1: β₁ in [0, 1), the interpolation that gives the direction.
+        b2: β₂ in [0, 1), the decay of the kept momentum m.
+        dtype: dtype of m (default: the parameter's).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.scale_by_lion()
+        >>> g = jnp.array([0.5, -2.0])
+        >>> tx.update(g, tx.init(g))[0]
+        Array([ 1., -1.], dtype=float32)
+    """
+
+    b1: Any = 0.9
+    b2: Any = 0.99
+    dtype: Any = static(default=None)
+
+    def __post_init__(self) -> None:
+        check_range("scale_by_lion", "b1", self.b1, 0.0, 1.0, high_open=True)
+        check_range("scale_by_lion", "b2", self.b2, 0.0, 1.0, high_open=True)
+
+    def init_state(self, params: Params) -> MState:
+        return MState(m=zeros_like_tree(params, self.dtype))
+
+    def step(
+        self, updates: Updates, state: MState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, MState]:
+        c = ewma_step(state.m, updates, self.b1)  # c = β₁·m + (1−β₁)·g
+        out = elementwise(lambda g, c: jnp.sign(c), updates, c)  # sign(c), in g's dtype
+        return out, MState(m=ewma_step(state.m, updates, self.b2))  # m ← β₂·m + (1−β₂)·g
+
+
+scale_by_lion = ScaleByLion

@@ -1,4 +1,4 @@
-"""Gradient descent with momentum: SGD, the two textbook forms of momentum, and LARS."""
+"""Gradient descent with momentum: SGD, the two textbook forms of momentum, LARS and Lion."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Literal
 from ._base import Transform
 from ._combine import Chain, masked
 from ._moments import ema
-from ._momentum import Trace
+from ._momentum import ScaleByLion, Trace
 from ._optim import ScalarOrSchedule, l2, lr_block, sign
 from ._scale import AddDecayedWeights, ScaleByTrustRatio
 from ._validate import check_range
@@ -183,3 +183,49 @@ def lars(
         ),
         "lars",
     )
+
+
+def lion(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.99,
+    m_dtype: Any = None,
+    weight_decay: Any = 1e-3,
+    mask: Any = None,
+    *,
+    maximize: bool = False,
+) -> Chain:
+    """Lion (Chen et al., 2023, arXiv:2302.06675): θ ← θ − α(sign(β₁m + (1−β₁)g) + λθ).
+
+    The chain: ``chain(scale_by_lion(β₁, β₂), add_decayed_weights(λ, mask),
+    scale_by_learning_rate(α))``; see :class:`ScaleByLion`. Every coordinate moves by α
+    (before decay), so Lion wants a learning rate 3–10 times smaller than AdamW's. β₁ =
+    0.9 and β₂ = 0.99 are the paper's; the paper tunes λ per task, and λ = 1e-3 is Optax's
+    default (``mu_dtype`` there is ``m_dtype`` here).
+
+    Args:
+        learning_rate: α ≥ 0, a number or a schedule.
+        b1: β₁ in [0, 1).
+        b2: β₂ in [0, 1).
+        m_dtype: dtype of m (default: the parameter's).
+        weight_decay: λ ≥ 0, decoupled and multiplied by α.
+        mask: which leaves decay: a pytree of bools, a function of the parameters
+            returning one, or ``None`` for all.
+        maximize: ascend instead of descend: g ← −g first (torch's ``maximize``).
+
+    Returns:
+        The optimizer.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> opt = gdtx.lion(0.1, weight_decay=0.0)
+        >>> params = jnp.array([1.0, 1.0])
+        >>> opt.update(jnp.array([3.0, -0.2]), opt.init(params), params)[0]
+        Array([-0.1,  0.1], dtype=float32)
+    """
+    lr = lr_block("lion", learning_rate)
+    check_range("lion", "b1", b1, 0.0, 1.0, high_open=True)
+    check_range("lion", "b2", b2, 0.0, 1.0, high_open=True)
+    check_range("lion", "weight_decay", weight_decay, 0.0)
+    core = ScaleByLion(b1, b2, dtype=m_dtype)
+    return Chain((*sign(maximize), core, AddDecayedWeights(weight_decay, mask), lr), "lion")

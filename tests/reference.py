@@ -960,3 +960,25 @@ class FactoredRms(Block):
             v_hat = np.outer(rows[idx], cols[idx]) / np.sum(rows[idx])
             out[idx] = g[idx] / np.sqrt(v_hat)
         return out, (rows, cols)
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al., 2023, arXiv:2302.06675, Algorithm 2).
+
+    c = β₁m + (1 − β₁)g; θ ← θ − α(sign(c) + λθ); m ← β₂m + (1 − β₂)g, with the decay on
+    the leaves ``mask`` (dict of bools) selects.
+    """
+
+    def __init__(self, learning_rate, b1=0.9, b2=0.99, m_dtype=None, weight_decay=1e-3, mask=None):
+        del m_dtype
+        self.learning_rate, self.b1, self.b2 = learning_rate, b1, b2
+        self.weight_decay, self.mask = weight_decay, mask
+
+    def init_leaf(self, p):
+        return np.zeros_like(p)
+
+    def update_leaf(self, key, p, g, m, alpha, t):
+        c = self.b1 * m + (1 - self.b1) * g
+        lam = self.weight_decay if _mask(self.mask, key) else 0.0
+        new_p = p - alpha * (np.sign(c) + lam * p)
+        return new_p, self.b2 * m + (1 - self.b2) * g

@@ -615,6 +615,24 @@ ALGORITHMS_LIST = [
         elementwise=False,
         loop=Loop("learning_rate=2.0, momentum=0.9"),
     ),
+    Algorithm(
+        "lion",
+        gdtx.lion,
+        ref.Lion,
+        default=a(0.01),
+        variants={
+            "nondefault": a(0.005, 0.8, 0.95, weight_decay=0.1),
+            "mask_schedule": a(WARMUP_COSINE, weight_decay=0.05, mask=MASK),
+        },
+        optax_fn=optax.lion,
+        optax={"default": SAME, "nondefault": SAME, "mask_schedule": SAME},
+        forms=("default", "mask_schedule"),
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.3, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.02, 2000)"),
+    ),
 ]
 
 ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
