@@ -80,10 +80,13 @@ from ._groups import set_to_zero as set_to_zero
 from ._layout import BufferLayout as BufferLayout
 from ._layout import Layout as Layout
 from ._layout import Packed as Packed
+from ._layout import leaf_norms as leaf_norms
+from ._layout import leaf_rms as leaf_rms
 from ._layout import leaf_sums as leaf_sums
 from ._layout import scale_leaves as scale_leaves
 from ._matrix import is_matrix as is_matrix
 from ._matrix import map_matrices as map_matrices
+from ._matrix import map_stacked as map_stacked
 from ._moments import BiasCorrection as BiasCorrection
 from ._moments import Ema as Ema
 from ._moments import InfinityNorm as InfinityNorm

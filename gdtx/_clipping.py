@@ -2,22 +2,22 @@ r"""Per-array operations from Optax: gradient centralization, adaptive (unit-wis
 gradient clipping, and scaling by each parameter array's norm or RMS.
 
 Each runs on parameter trees and on :class:`~gdtx.Packed` values alike. Scaling by
-a per-array scalar uses :func:`~gdtx.leaf_sums` and :func:`~gdtx.scale_leaves`;
-reductions over some axes of each array (the units of a layer) see each run of
-equal-shape leaves of a packed buffer as one ``(count, *shape)`` array.
+a per-array scalar uses :func:`~gdtx.leaf_norms`/:func:`~gdtx.leaf_rms` and
+:func:`~gdtx.scale_leaves`; reductions over some axes of each array (the units of a
+layer) use :func:`~gdtx.map_stacked`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from ._base import Context, EmptyState, Params, Transform, Updates, hyper, static
-from ._layout import Packed, leaf_sizes, leaf_sums, scale_leaves
-from ._tree import abs_sq_leaf, map_leaves, to_compute
+from ._layout import leaf_norms, leaf_rms, scale_leaves
+from ._matrix import map_stacked
+from ._tree import abs_sq_leaf, to_compute
 from ._validate import check_params, check_range
 
 __all__ = [
@@ -32,38 +32,6 @@ __all__ = [
 ]
 
 Shape = tuple[int, ...]
-
-
-def map_stacked(fn: Callable[..., jax.Array], tree: Any, *rest: Any) -> Any:
-    """Calls ``fn(shape, x, *others)`` on each leaf with a leading stack axis.
-
-    ``shape`` is the leaf's own shape; ``x`` has shape ``(k, *shape)``: k = 1 for a
-    leaf of a tree, and for a :class:`Packed` value, a run of k equal-shape leaves of
-    a buffer (a reshape of its slice). ``fn`` returns an array of ``x``'s shape. The
-    other trees (of the same form and layout) are sliced alike.
-    """
-    if not isinstance(tree, Packed):
-
-        def leaf(x: jax.Array, *others: jax.Array) -> jax.Array:
-            return fn(jnp.shape(x), x[None], *(o[None] for o in others))[0]
-
-        return map_leaves(leaf, tree, *rest)
-    buffers = []
-    for k, b in enumerate(tree.layout.buffers):
-        xs = [tree.buffers[k], *(r.buffers[k] for r in rest)]
-        if b.whole:
-            buffers.append(fn(b.shapes[0], *(x[None] for x in xs))[0])
-            continue
-        pieces = []
-        for pos, count, shape in b.shape_runs:
-            start, size = b.offsets[pos], b.sizes[pos]
-            blocks = [
-                jax.lax.slice_in_dim(x, start, start + count * size).reshape(count, *shape)
-                for x in xs
-            ]
-            pieces.append(fn(shape, *blocks).reshape(-1))
-        buffers.append(jnp.concatenate(pieces) if len(pieces) != 1 else pieces[0])
-    return Packed(tuple(buffers), tree.layout)
 
 
 class Centralize(Transform):
@@ -225,8 +193,7 @@ class ScaleByParamBlockNorm(Transform):
         self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         params = check_params("scale_by_param_block_norm", params)
-        norms = jax.tree.map(jnp.sqrt, leaf_sums(params, abs_sq_leaf))  # ‖θ‖ per array
-        factors = jax.tree.map(lambda n: _floored(n, self.min_scale), norms)
+        factors = jax.tree.map(lambda n: _floored(n, self.min_scale), leaf_norms(params))
         return scale_leaves(updates, factors), state
 
 
@@ -262,12 +229,8 @@ class ScaleByParamBlockRms(Transform):
     ) -> tuple[Updates, EmptyState]:
         params = check_params("scale_by_param_block_rms", params)
 
-        def factor(sq: jax.Array, n: Any) -> jax.Array:
-            rms = jnp.sqrt(sq / jnp.maximum(jnp.asarray(n, sq.dtype), 1))  # rms(θ)
-            return _floored(rms, self.min_scale)
-
-        sums = leaf_sums(params, abs_sq_leaf)
-        return scale_leaves(updates, jax.tree.map(factor, sums, leaf_sizes(params))), state
+        factors = jax.tree.map(lambda r: _floored(r, self.min_scale), leaf_rms(params))
+        return scale_leaves(updates, factors), state
 
 
 scale_by_param_block_norm = ScaleByParamBlockNorm

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._base import PytreeDataclass, static
+from ._tree import abs_sq_leaf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,6 +260,20 @@ def leaf_sizes(tree: Any) -> Any:
     if not isinstance(tree, Packed):
         return jax.tree.map(lambda x: np.float32(np.size(x)), tree)
     return tuple(np.asarray(b.sizes, np.float32) for b in tree.layout.buffers)
+
+
+def leaf_norms(tree: Any) -> Any:
+    """‖x‖ = √(Σ|x|²) of each leaf, shaped like :func:`leaf_sums`'s result."""
+    return jax.tree.map(jnp.sqrt, leaf_sums(tree, abs_sq_leaf))
+
+
+def leaf_rms(tree: Any) -> Any:
+    """rms(x) = √(Σ|x|²/n) of each leaf (0 for an empty one), shaped like :func:`leaf_sums`."""
+
+    def rms(sq: jax.Array, n: Any) -> jax.Array:
+        return jnp.sqrt(sq / jnp.maximum(jnp.asarray(n, sq.dtype), 1))
+
+    return jax.tree.map(rms, leaf_sums(tree, abs_sq_leaf), leaf_sizes(tree))
 
 
 def scale_leaves(tree: Any, factors: Any) -> Any:

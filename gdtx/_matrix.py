@@ -1,4 +1,8 @@
-r"""Matrix views of parameter trees, per leaf and packed.
+r"""Stacked and matrix views of parameter trees, per leaf and packed.
+
+:func:`map_stacked` calls a function on each leaf with a leading stack axis: one leaf
+of a tree, or a run of equal-shape leaves of a packed buffer, as ``(k, *shape)``;
+per-axis reductions (a layer's units) use it.
 
 Blocks that treat a weight as a matrix (Adafactor's row and column statistics,
 Muon's orthogonalisation, Shampoo's preconditioners, LAMB's per-matrix norms) read
@@ -33,8 +37,41 @@ import jax
 import jax.numpy as jnp
 
 from ._layout import BufferLayout, Layout, Packed
+from ._tree import map_leaves
 
 Shape = tuple[int, ...]
+
+
+def map_stacked(fn: Callable[..., jax.Array], tree: Any, *rest: Any) -> Any:
+    """Calls ``fn(shape, x, *others)`` on each leaf with a leading stack axis.
+
+    ``shape`` is the leaf's own shape; ``x`` has shape ``(k, *shape)``: k = 1 for a
+    leaf of a tree, and for a :class:`Packed` value, a run of k equal-shape leaves of
+    a buffer (a reshape of its slice). ``fn`` returns an array of ``x``'s shape. The
+    other trees (of the same form and layout) are sliced alike.
+    """
+    if not isinstance(tree, Packed):
+
+        def leaf(x: jax.Array, *others: jax.Array) -> jax.Array:
+            return fn(jnp.shape(x), x[None], *(o[None] for o in others))[0]
+
+        return map_leaves(leaf, tree, *rest)
+    buffers = []
+    for k, b in enumerate(tree.layout.buffers):
+        xs = [tree.buffers[k], *(r.buffers[k] for r in rest)]
+        if b.whole:
+            buffers.append(fn(b.shapes[0], *(x[None] for x in xs))[0])
+            continue
+        pieces = []
+        for pos, count, shape in b.shape_runs:
+            start, size = b.offsets[pos], b.sizes[pos]
+            blocks = [
+                jax.lax.slice_in_dim(x, start, start + count * size).reshape(count, *shape)
+                for x in xs
+            ]
+            pieces.append(fn(shape, *blocks).reshape(-1))
+        buffers.append(jnp.concatenate(pieces) if len(pieces) != 1 else pieces[0])
+    return Packed(tuple(buffers), tree.layout)
 
 
 def is_matrix(shape: Shape) -> bool:

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, EmptyState, Params, Transform, Updates, hyper, static
-from ._layout import leaf_sizes, leaf_sums, merge_leaves, scale_leaves, select_leaves
+from ._layout import leaf_norms, leaf_rms, merge_leaves, scale_leaves, select_leaves
 from ._masks import freeze_mask, mask_leaves
 from ._schedules import Schedule, as_schedule
-from ._tree import abs_sq_leaf, elementwise, global_norm, safe_div
+from ._tree import elementwise, global_norm, safe_div
 from ._validate import check_params, check_range
 
 
@@ -255,16 +255,15 @@ class ScaleByTrustRatio(Transform):
     ) -> tuple[Updates, EmptyState]:
         params = check_params("scale_by_trust_ratio", params)
 
-        def ratio(p_sq: jax.Array, g_sq: jax.Array) -> jax.Array:
-            p_norm, g_norm = jnp.sqrt(p_sq), jnp.sqrt(g_sq)  # ‖θ‖, ‖g‖ of one array
+        def ratio(p_norm: jax.Array, g_norm: jax.Array) -> jax.Array:  # ‖θ‖, ‖g‖ of one array
             dt = p_norm.dtype
             floor = hyper(self.min_norm, dt)
             trust = hyper(self.trust_coefficient, dt) * p_norm / (g_norm + hyper(self.eps, dt))
             zero = (p_norm <= floor) | (g_norm <= floor)
             return jnp.where(zero, 1.0, trust)  # η‖θ‖/(‖g‖+ε), or 1
 
-        norms = jax.tree.map(ratio, leaf_sums(params, abs_sq_leaf), leaf_sums(updates, abs_sq_leaf))
-        return scale_leaves(updates, norms), state
+        ratios = jax.tree.map(ratio, leaf_norms(params), leaf_norms(updates))
+        return scale_leaves(updates, ratios), state
 
 
 class ClipByBlockRms(Transform):
@@ -295,13 +294,11 @@ class ClipByBlockRms(Transform):
     def step(
         self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
-        def factor(sq: jax.Array, n: Any) -> jax.Array:
-            rms = jnp.sqrt(sq / jnp.maximum(jnp.asarray(n, sq.dtype), 1))  # rms(g)
-            d = hyper(self.threshold, sq.dtype)
+        def factor(rms: jax.Array) -> jax.Array:  # rms(g) of one array
+            d = hyper(self.threshold, rms.dtype)
             return jnp.where(rms > d, d / jnp.where(rms > 0, rms, 1), 1.0)  # min(1, δ/rms)
 
-        sums = leaf_sums(updates, abs_sq_leaf)
-        return scale_leaves(updates, jax.tree.map(factor, sums, leaf_sizes(updates))), state
+        return scale_leaves(updates, jax.tree.map(factor, leaf_rms(updates))), state
 
 
 scale = Scale

@@ -129,11 +129,6 @@ def abs_sq(tree: Any) -> Any:
     return map_leaves(abs_sq_leaf, tree)
 
 
-def real_zeros_like_tree(tree: Any) -> Any:
-    """Real zeros shaped like each leaf (float32 for complex64): a second moment's start."""
-    return jax.tree.map(lambda x: zeros(x, jnp.finfo(leaf_dtype(x)).dtype), tree)
-
-
 def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
     """A second moment's start: zeros in ``dtype``, by default real and at least float32.
 
