@@ -239,14 +239,13 @@ def test_record_many_vmaps_same_structures_and_matches_separate_runs():
     traced_once_per_structure = len(traces)
     for name, opt in opts.items():
         alone = gdtx.record(opt, problems.rosenbrock, x0, 200)
-        for got, want in zip(jax.tree.leaves(many[name]), jax.tree.leaves(alone), strict=True):
-            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+        # relative to each leaf's largest magnitude: Adam's m/√v near a zero gradient
+        # amplifies the batched program's different rounding element by element
+        assert_trees_close(many[name], alone, rtol=1e-5, what=name)
     looped = gdtx.record_many(opts, f, x0, 200, vectorize=False)
     assert len(traces) > traced_once_per_structure  # the loop traced each separately
     for name in opts:
-        np.testing.assert_allclose(
-            np.asarray(looped[name].params), np.asarray(many[name].params), rtol=1e-5, atol=1e-6
-        )
+        assert_trees_close(looped[name].params, many[name].params, rtol=1e-5, what=name)
 
 
 def test_record_many_with_schedules_and_mixed_number_types():
