@@ -328,16 +328,20 @@ def train(runner: Runner, case: Case, start: Any, first: int) -> tuple[Any, dict
     return (params, state, middle, first_grads), seen
 
 
-def gathered(results: dict[str, Any]) -> dict[str, Any]:
-    """Every case's arrays, whole on every process, by ``case|key path``."""
+def gathered(trees: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each tree of ``{case: arrays}`` whole on every process, flat by ``case|key path``
+    (one gathering program for them all)."""
     import jax
     import numpy as np
     from jax.experimental import multihost_utils
 
-    whole = multihost_utils.process_allgather(results, tiled=True)
+    whole = multihost_utils.process_allgather(trees, tiled=True)
     return {
-        f"{path[0].key}|{jax.tree_util.keystr(path[1:])}": np.asarray(leaf)
-        for path, leaf in jax.tree_util.tree_flatten_with_path(whole)[0]
+        name: {
+            f"{path[0].key}|{jax.tree_util.keystr(path[1:])}": np.asarray(leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+        }
+        for name, tree in whole.items()
     }
 
 
@@ -383,7 +387,7 @@ def run(kind: str, outdir: Path, tag: str) -> None:
                 loaded = checkpointer.restore(outdir / "ckpt", target)
             # README: end
             log(f"{kind}: checkpoint restored")
-            np.savez(outdir / f"{kind}-restored.{tag}.p{me}.npz", **gathered(loaded))
+            np.savez(outdir / f"{kind}-restored.{tag}.p{me}.npz", **gathered({"x": loaded})["x"])
         starts = {
             name: (opt, pk, loaded[name]["params"], loaded[name]["state"])
             for name, (opt, pk, _, _) in starts.items()
@@ -392,9 +396,6 @@ def run(kind: str, outdir: Path, tag: str) -> None:
     for name, case in chosen.items():
         (params, state, middle[name], grads), seen[name] = train(runner, case, starts[name], first)
         final[name] = {"params": params, "state": state, "first_grads": grads}
-        pk = starts[name][1]
-        if pk is not None:  # the parameter tree, to compare with unpacked runs
-            final[name]["tree"] = jax.jit(pk.unpack)(params)
         log(f"{kind}: {name} done")
     if kind == "train" and jax.process_count() > 1:
         import orbax.checkpoint as ocp
@@ -404,9 +405,10 @@ def run(kind: str, outdir: Path, tag: str) -> None:
             checkpointer.save(outdir / "ckpt", middle)
         # README: end
         log(f"{kind}: checkpoint saved")
-        whole = gathered(middle)
-        if me == 0:
-            np.savez(outdir / "middle.npz", **whole)
+    # one gathering program for everything the run writes
+    whole = gathered({"final": final, "middle": middle})
+    if kind == "train" and jax.process_count() > 1 and me == 0:
+        np.savez(outdir / "middle.npz", **whole["middle"])
     info = {
         "process_index": me,
         "process_count": jax.process_count(),
@@ -419,7 +421,7 @@ def run(kind: str, outdir: Path, tag: str) -> None:
         ],
         "cases": seen,
     }
-    np.savez(outdir / f"{kind}.{tag}.p{me}.npz", **gathered(final))
+    np.savez(outdir / f"{kind}.{tag}.p{me}.npz", **whole["final"])
     (outdir / f"{kind}.{tag}.p{me}.json").write_text(json.dumps(info))
     log(f"{kind}: results written")
 

@@ -247,7 +247,7 @@ def test_the_processes_form_one_mesh(two, resumed):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_processes_match_one_process(two, one, case):
-    fields = (*STATE, "first_grads", "tree")
+    fields = (*STATE, "first_grads")
     for arrays, _ in two:
         got, want = _of(arrays, case, *fields), _of(one["train"][0], case, *fields)
         assert_rounding(got, want, CASES[case].rtol)
