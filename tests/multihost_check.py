@@ -185,14 +185,6 @@ def train_step(opt: Any, pk: Any, params: Any, state: Any, batch: Any, nan_code:
     return gdtx.apply_updates(params, updates), state, grads, gdtx.global_norm(grads)
 
 
-def local_values(tree: Any) -> list[Any]:
-    """This process's shards of every leaf, as NumPy arrays."""
-    import jax
-    import numpy as np
-
-    return [np.asarray(s.data) for x in jax.tree.leaves(tree) for s in x.addressable_shards]
-
-
 def held(tree: Any) -> list[Any]:
     """Each distinct part of every leaf that this process holds (a replicated part once)."""
     import jax
@@ -303,15 +295,15 @@ def train(runner: Runner, case: Case, start: Any, first: int) -> tuple[Any, dict
         if t == CHECKPOINT_AT:
             middle = {"params": params, "state": state}
         code = list(NAN_STEPS).index(t) + 1 if case.nan and t in NAN_STEPS else 0
-        before = local_values(params)
+        before = held(params)
         params, state, grads, norm = runner.step(
             opt, pk, params, state, runner.batch(t), np.int32(code)
         )
-        local_grads = local_values(grads)
+        local_grads = held(grads)
         info: dict[str, Any] = {
             "local_nan": bool(any(np.isnan(g).any() for g in local_grads)),
             "unchanged": all(
-                np.array_equal(a, b) for a, b in zip(before, local_values(params), strict=True)
+                np.array_equal(a, b) for a, b in zip(before, held(params), strict=True)
             ),
             "norm": float(norm.addressable_data(0)),
         }
@@ -319,7 +311,7 @@ def train(runner: Runner, case: Case, start: Any, first: int) -> tuple[Any, dict
             info["skipped"] = int(state.inner.skipped.addressable_data(0))
         if t == first:  # this process's part of the first gradient's squared norm
             info["norm_held"] = float(
-                np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in held(grads)))
+                np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in local_grads))
             )
             first_grads = grads
         steps.append(info)
