@@ -1,7 +1,9 @@
 """Subprocess checks that run in the background while the in-process tests run.
 
 A test module that checks a subprocess's output (the 8-device sharding script, the
-benchmark's smoke run, the notebooks) declares its runs as module-level ``JOBS``.
+benchmark's smoke run, the notebooks, the multi-process groups of tests/process_group.py)
+declares its runs as module-level ``JOBS`` (:class:`Job` for one command, or another
+:class:`Task`).
 The root conftest.py submits the jobs of every selected module when collection ends and
 moves those modules' tests to the end of the session; one worker thread runs the jobs
 one after another, so they use a second core while the main process works, and the tests
@@ -15,50 +17,41 @@ import queue
 import subprocess
 import threading
 from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
-class Job:
-    """A command whose completed process a test reads with :meth:`result`."""
+class Task(Generic[T]):
+    """Work whose outcome a test reads with :meth:`result`; subclasses define
+    :meth:`execute` (and :meth:`kill`, to stop it when the session ends early)."""
 
-    def __init__(
-        self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None, timeout=600
-    ) -> None:
-        self.name, self.argv, self.env, self.timeout = name, list(argv), env, timeout
+    def __init__(self, name: str) -> None:
+        self.name = name
         self._done = threading.Event()
         self._submitted = False
-        self._result: subprocess.CompletedProcess[str] | BaseException | None = None
-        self._proc: subprocess.Popen[str] | None = None
+        self._result: T | BaseException | None = None
 
     def submit(self) -> None:
-        """Queues the job for the background worker (once)."""
+        """Queues the task for the background worker (once)."""
         if not self._submitted:
             self._submitted = True
             _QUEUE.put(self)
             _start_worker()
 
+    def execute(self) -> T:
+        raise NotImplementedError
+
     def run(self) -> None:
         try:
-            self._proc = subprocess.Popen(
-                self.argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=self.env,
-            )
-            try:
-                out, err = self._proc.communicate(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                out, err = self._proc.communicate()
-                err += f"\n[{self.name}: killed after {self.timeout} s]"
-            self._result = subprocess.CompletedProcess(self.argv, self._proc.returncode, out, err)
+            self._result = self.execute()
         except BaseException as exc:  # reported by result()
             self._result = exc
         finally:
             self._done.set()
 
-    def result(self) -> subprocess.CompletedProcess[str]:
-        """The completed process (submitting the job if nobody has), waiting for it."""
+    def result(self) -> T:
+        """The outcome (submitting the task if nobody has), waiting for it."""
         self.submit()
         self._done.wait()
         if isinstance(self._result, BaseException):
@@ -67,12 +60,42 @@ class Job:
         return self._result
 
     def kill(self) -> None:
+        """Stops the work if it is still running."""
+
+
+class Job(Task[subprocess.CompletedProcess[str]]):
+    """A command whose completed process a test reads with :meth:`result`."""
+
+    def __init__(
+        self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None, timeout=600
+    ) -> None:
+        super().__init__(name)
+        self.argv, self.env, self.timeout = list(argv), env, timeout
+        self._proc: subprocess.Popen[str] | None = None
+
+    def execute(self) -> subprocess.CompletedProcess[str]:
+        self._proc = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+        try:
+            out, err = self._proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            out, err = self._proc.communicate()
+            err += f"\n[{self.name}: killed after {self.timeout} s]"
+        return subprocess.CompletedProcess(self.argv, self._proc.returncode, out, err)
+
+    def kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
 
 
-_QUEUE: queue.Queue[Job] = queue.Queue()
-_JOBS: list[Job] = []
+_QUEUE: queue.Queue[Task] = queue.Queue()
+_JOBS: list[Task] = []
 _WORKER: list[threading.Thread] = []
 
 
