@@ -124,6 +124,7 @@ from ._optim_adam import nadam as nadam
 from ._optim_adaptive import adadelta as adadelta
 from ._optim_adaptive import adagrad as adagrad
 from ._optim_adaptive import rmsprop as rmsprop
+from ._optim_layer import lamb as lamb
 from ._optim_momentum import lars as lars
 from ._optim_momentum import lion as lion
 from ._optim_momentum import momentum as momentum

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import reference as ref
+import reference_cat_layer as ref_layer
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
 
 import gdtx
@@ -632,6 +633,25 @@ ALGORITHMS_LIST = [
             Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
         ),
         loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.02, 2000)"),
+    ),
+    Algorithm(
+        "lamb",
+        gdtx.lamb,
+        ref_layer.LAMB,
+        default=a(0.01),
+        variants={
+            "nondefault": a(0.02, 0.8, 0.99, 1e-4, eps_root=1e-8, weight_decay=0.1),
+            "mask_schedule": a(WARMUP_COSINE, weight_decay=0.05, mask=MASK),
+        },
+        optax_fn=optax.lamb,
+        optax={"default": SAME, "nondefault": SAME, "mask_schedule": SAME},
+        forms=("nondefault",),
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.1, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        elementwise=False,
+        loop=Loop("learning_rate=2e-2"),
     ),
 ]
 

