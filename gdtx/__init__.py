@@ -77,6 +77,9 @@ from ._groups import freeze as freeze
 from ._groups import ndim_mask as ndim_mask
 from ._groups import partition as partition
 from ._groups import set_to_zero as set_to_zero
+from ._layerwise import LayerVState as LayerVState
+from ._layerwise import ScaleByLayerwiseNorm as ScaleByLayerwiseNorm
+from ._layerwise import scale_by_layerwise_norm as scale_by_layerwise_norm
 from ._layout import BufferLayout as BufferLayout
 from ._layout import Layout as Layout
 from ._layout import Packed as Packed
@@ -125,6 +128,7 @@ from ._optim_adaptive import adadelta as adadelta
 from ._optim_adaptive import adagrad as adagrad
 from ._optim_adaptive import rmsprop as rmsprop
 from ._optim_layer import lamb as lamb
+from ._optim_layer import novograd as novograd
 from ._optim_momentum import lars as lars
 from ._optim_momentum import lion as lion
 from ._optim_momentum import momentum as momentum

@@ -12,6 +12,8 @@ from typing import Any
 
 from ._adam import check_adam_family, scale_by_adam
 from ._combine import Chain
+from ._layerwise import ScaleByLayerwiseNorm
+from ._momentum import Trace
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._scale import AddDecayedWeights, ScaleByTrustRatio
 from ._validate import check_range
@@ -71,3 +73,57 @@ def lamb(
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
     decay = AddDecayedWeights(weight_decay, mask)
     return Chain((*sign(maximize), core, decay, ScaleByTrustRatio(), lr), "lamb")
+
+
+def novograd(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.25,
+    eps: Any = 1e-6,
+    eps_root: Any = 0.0,
+    weight_decay: Any = 0.0,
+    *,
+    maximize: bool = False,
+    m_dtype: Any = None,
+    v_dtype: Any = None,
+) -> Chain:
+    """NovoGrad (Ginsburg et al., 2019, "Stochastic Gradient Methods with Layer-wise
+    Adaptive Moments for Training of Deep Networks", arXiv:1905.11286, Algorithm 1).
+
+    Per parameter array: v₁ = ‖g₁‖², v ← β₂v + (1 − β₂)‖g‖²; m ← β₁m + (g/(√v + ε) + λθ);
+    θ ← θ − αm. The chain: ``chain(scale_by_layerwise_norm(β₂, ε, ε_root),
+    add_decayed_weights(λ), trace(β₁), scale_by_learning_rate(α))``. The second moment
+    is one number per array, so the state is half of Adam's. The paper tunes β₁, β₂ and
+    λ per task; the defaults are Optax's.
+
+    Args:
+        learning_rate: α ≥ 0, a number or a schedule.
+        b1: β₁ in [0, 1), the momentum of the normalised gradients.
+        b2: β₂ in [0, 1), the decay of the per-array second moment.
+        eps: ε ≥ 0, outside the root.
+        eps_root: ε ≥ 0 inside the root.
+        weight_decay: λ ≥ 0, added to the normalised gradient (inside the momentum).
+        maximize: ascend instead of descend: g ← −g first (torch's ``maximize``).
+        m_dtype: dtype of m (default: the parameter's).
+        v_dtype: dtype of v (default: real, at least float32).
+
+    Returns:
+        The optimizer.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> opt = gdtx.novograd(0.1, eps=0.0)
+        >>> params = {"w": jnp.array([1.0, 1.0]), "b": jnp.array([1.0])}
+        >>> grads = {"w": jnp.array([3.0, -4.0]), "b": jnp.array([0.5])}
+        >>> updates, _ = opt.update(grads, opt.init(params), params)
+        >>> updates["w"].round(6), updates["b"]  # −α·g/‖g‖ per array at the first step
+        (Array([-0.06,  0.08], dtype=float32), Array([-0.1], dtype=float32))
+    """
+    lr = lr_block("novograd", learning_rate)
+    check_adam_family("novograd", b1, b2, eps)
+    check_range("novograd", "eps_root", eps_root, 0.0)
+    norm = ScaleByLayerwiseNorm(b2, eps, eps_root, dtype=v_dtype)
+    momentum = Trace(b1, m_dtype=m_dtype)
+    check_range("novograd", "weight_decay", weight_decay, 0.0)
+    decay = AddDecayedWeights(weight_decay)
+    return Chain((*sign(maximize), norm, decay, momentum, lr), "novograd")

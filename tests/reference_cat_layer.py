@@ -47,3 +47,37 @@ class LAMB(Optimizer):
         p_norm, u_norm = _norm(p), _norm(u)
         ratio = p_norm / u_norm if p_norm > 0 and u_norm > 0 else 1.0
         return p - alpha * ratio * u, {"m": m, "v": v}
+
+
+class NovoGrad(Optimizer):
+    """NovoGrad (Ginsburg et al., 2019, arXiv:1905.11286, Algorithm 1), per layer.
+
+    v₁ = ‖g₁‖², v_t = β₂v_{t−1} + (1 − β₂)‖g_t‖²; m₁ = g₁/(√(v₁ + ε_root) + ε) + λθ,
+    m_t = β₁m_{t−1} + g_t/(√(v_t + ε_root) + ε) + λθ; θ ← θ − αm. (The paper writes ε
+    only from t = 2 on and has no ε_root; Optax, like gdtx, uses them at every step.)
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.25,
+        eps=1e-6,
+        eps_root=0.0,
+        weight_decay=0.0,
+        maximize=False,
+    ):
+        self.learning_rate, self.b1, self.b2 = learning_rate, b1, b2
+        self.eps, self.eps_root, self.weight_decay = eps, eps_root, weight_decay
+        self.sign = -1.0 if maximize else 1.0
+
+    def init_leaf(self, p):
+        return {"m": np.zeros_like(p), "v": 0.0}
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        g = self.sign * g
+        sq = _norm(g) ** 2
+        v = sq if t == 1 else self.b2 * state["v"] + (1 - self.b2) * sq
+        m = self.b1 * state["m"] + g / (np.sqrt(v + self.eps_root) + self.eps)
+        m = m + self.weight_decay * p
+        return p - alpha * m, {"m": m, "v": v}

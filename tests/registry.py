@@ -653,6 +653,25 @@ ALGORITHMS_LIST = [
         elementwise=False,
         loop=Loop("learning_rate=2e-2"),
     ),
+    Algorithm(
+        "novograd",
+        gdtx.novograd,
+        ref_layer.NovoGrad,
+        default=a(0.01),
+        variants={
+            "nondefault": a(0.02, 0.8, 0.9, 1e-4, eps_root=1e-8, weight_decay=0.1),
+            "schedule": a(WARMUP_COSINE, b2=0.98, weight_decay=0.01),
+        },
+        optax_fn=optax.novograd,
+        optax={"default": SAME, "nondefault": SAME, "schedule": SAME},
+        forms=("nondefault",),
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.3, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        elementwise=False,
+        loop=Loop("learning_rate=2e-2"),
+    ),
 ]
 
 ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
