@@ -26,6 +26,9 @@ from ._adam import scale_by_adam as scale_by_adam
 from ._adam import scale_by_adamax as scale_by_adamax
 from ._adam import scale_by_amsgrad as scale_by_amsgrad
 from ._adam import scale_by_nadam as scale_by_nadam
+from ._adan import AdanState as AdanState
+from ._adan import ScaleByAdan as ScaleByAdan
+from ._adan import scale_by_adan as scale_by_adan
 from ._base import Context as Context
 from ._base import EmptyState as EmptyState
 from ._base import OptState as OptState
@@ -122,6 +125,7 @@ from ._noise import zero_nans as zero_nans
 from ._optim_adam import adam as adam
 from ._optim_adam import adamax as adamax
 from ._optim_adam import adamw as adamw
+from ._optim_adam import adan as adan
 from ._optim_adam import amsgrad as amsgrad
 from ._optim_adam import nadam as nadam
 from ._optim_adaptive import adadelta as adadelta

@@ -81,3 +81,47 @@ class NovoGrad(Optimizer):
         m = self.b1 * state["m"] + g / (np.sqrt(v + self.eps_root) + self.eps)
         m = m + self.weight_decay * p
         return p - alpha * m, {"m": m, "v": v}
+
+
+class Adan(Optimizer):
+    """Adan (Xie et al., 2022, arXiv:2208.06677, Algorithm 1), in the paper's β (its β is
+    1 − the code's ``b``), with the bias corrections of the authors' implementation.
+
+    Δ_k = g_k − g_{k−1} (Δ₁ = 0); m_k = (1 − β₁)m + β₁g_k; v_k = (1 − β₂)v + β₂Δ_k;
+    n_k = (1 − β₃)n + β₃(g_k + (1 − β₂)Δ_k)²; u = (m_k/(1 − (1 − β₁)ᵏ) + (1 − β₂)·
+    v_k/(1 − (1 − β₂)ᵏ)) / (√(n_k/(1 − (1 − β₃)ᵏ) + ε_root) + ε); θ ← θ − α(u + λθ), λ on
+    the leaves of ``mask`` (decoupled decay, the authors' ``no_prox`` form).
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.98,
+        b2=0.92,
+        b3=0.99,
+        eps=1e-8,
+        eps_root=0.0,
+        weight_decay=0.0,
+        mask=None,
+        maximize=False,
+    ):
+        self.learning_rate = learning_rate
+        self.beta1, self.beta2, self.beta3 = 1 - b1, 1 - b2, 1 - b3  # the paper's β
+        self.eps, self.eps_root, self.weight_decay, self.mask = eps, eps_root, weight_decay, mask
+        self.sign = -1.0 if maximize else 1.0
+
+    def init_leaf(self, p):
+        zeros = np.zeros_like(p)
+        return {"m": zeros, "v": zeros, "n": zeros, "g": zeros}
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        be1, be2, be3 = self.beta1, self.beta2, self.beta3
+        g = self.sign * g
+        diff = np.zeros_like(g) if t == 1 else g - state["g"]
+        m = (1 - be1) * state["m"] + be1 * g
+        v = (1 - be2) * state["v"] + be2 * diff
+        n = (1 - be3) * state["n"] + be3 * (g + (1 - be2) * diff) ** 2
+        direction = m / (1 - (1 - be1) ** t) + (1 - be2) * v / (1 - (1 - be2) ** t)
+        u = direction / (np.sqrt(n / (1 - (1 - be3) ** t) + self.eps_root) + self.eps)
+        lam = self.weight_decay if _mask(self.mask, key) else 0.0
+        return p - alpha * (u + lam * p), {"m": m, "v": v, "n": n, "g": g}

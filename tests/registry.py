@@ -672,6 +672,25 @@ ALGORITHMS_LIST = [
         elementwise=False,
         loop=Loop("learning_rate=2e-2"),
     ),
+    Algorithm(
+        "adan",
+        gdtx.adan,
+        ref_layer.Adan,
+        default=a(0.01),
+        variants={
+            # Optax 0.2.8 weighs the gradient difference by 1 − b2, the paper by b2: twins
+            # at b2 = 0.5 only.
+            "b2_half": a(0.01, 0.9, 0.5, 0.95, 1e-6, eps_root=1e-8, weight_decay=0.1),
+            "b2_half_mask_schedule": a(
+                WARMUP_COSINE, b2=0.5, eps_root=1e-8, weight_decay=0.05, mask=MASK
+            ),
+        },
+        optax_fn=optax.adan,
+        optax={"b2_half": SAME, "b2_half_mask_schedule": SAME},
+        forms=("default", "b2_half_mask_schedule"),
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        loop=Loop("learning_rate=2e-2", agrees=False),  # Optax's weight on the difference
+    ),
 ]
 
 ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
