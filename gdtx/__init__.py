@@ -80,8 +80,10 @@ from ._groups import freeze as freeze
 from ._groups import ndim_mask as ndim_mask
 from ._groups import partition as partition
 from ._groups import set_to_zero as set_to_zero
+from ._layerwise import FromageLearningRate as FromageLearningRate
 from ._layerwise import LayerVState as LayerVState
 from ._layerwise import ScaleByLayerwiseNorm as ScaleByLayerwiseNorm
+from ._layerwise import fromage_learning_rate as fromage_learning_rate
 from ._layerwise import scale_by_layerwise_norm as scale_by_layerwise_norm
 from ._layout import BufferLayout as BufferLayout
 from ._layout import Layout as Layout
@@ -131,6 +133,7 @@ from ._optim_adam import nadam as nadam
 from ._optim_adaptive import adadelta as adadelta
 from ._optim_adaptive import adagrad as adagrad
 from ._optim_adaptive import rmsprop as rmsprop
+from ._optim_layer import fromage as fromage
 from ._optim_layer import lamb as lamb
 from ._optim_layer import novograd as novograd
 from ._optim_momentum import lars as lars

@@ -8,16 +8,26 @@ trees and on packed buffers alike.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
+from ._base import (
+    Context,
+    EmptyState,
+    Params,
+    Transform,
+    Updates,
+    compute_dtype,
+    hyper,
+    static,
+)
 from ._layout import leaf_scalars, leaf_sums, leaf_zeros, scalar_values, scale_leaves
 from ._moments import ewma_step
-from ._tree import abs_sq_leaf, safe_div
-from ._validate import check_range
+from ._scale import ScaleByLearningRate
+from ._tree import abs_sq_leaf, elementwise, safe_div
+from ._validate import check_params, check_range
 
 
 class LayerVState(NamedTuple):
@@ -92,3 +102,52 @@ class ScaleByLayerwiseNorm(Transform):
 
 
 scale_by_layerwise_norm = ScaleByLayerwiseNorm
+
+
+class FromageLearningRate(ScaleByLearningRate):
+    r"""Fromage's learning-rate step: the descent step, then the weights shrunk by
+    1/√(1 + α²) (Bernstein et al., 2020, "On the distance between two neural networks and
+    the stability of learning", arXiv:2002.03432, Algorithm 1).
+
+    $$ \theta_{new} = \frac{\theta - \alpha_t g}{\sqrt{1+\alpha_t^2}}, \qquad
+       \text{out} = \theta_{new} - \theta
+       = -\frac{\alpha_t}{\sqrt{1+\alpha_t^2}}\, g - \kappa_t\, \theta, \qquad
+       \kappa_t = 1 - \frac{1}{\sqrt{1+\alpha_t^2}}
+       = \frac{\alpha_t^2}{\sqrt{1+\alpha_t^2}\,\bigl(1+\sqrt{1+\alpha_t^2}\bigr)} $$
+
+    with α_t = schedule(t − 1). κ is formed by the last expression, which does not
+    cancel in float32 when α is small (1 − 1/√(1 + α²) loses half its digits at
+    α = 0.01). When g is orthogonal to θ the step keeps ‖θ‖ unchanged. It is the one
+    learning-rate block of ``fromage`` (``current_learning_rate`` reads α from it).
+
+    Attributes:
+        learning_rate: α ≥ 0, or a schedule.
+        flip_sign: descend (θ − αg) rather than ascend (θ + αg).
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> tx = gdtx.fromage_learning_rate(1.0)
+        >>> p, g = jnp.array([1.0, 0.0]), jnp.array([0.0, -1.0])
+        >>> (p + tx.update(g, tx.init(p), p)[0]).round(4)  # (θ − g)/√2: on the unit circle
+        Array([0.7071, 0.7071], dtype=float32)
+    """
+
+    reads_params: ClassVar[bool] = True
+
+    def step(
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, EmptyState]:
+        params = check_params("fromage_learning_rate", params)
+        alpha = self.rate_at(ctx.count)
+        alpha = alpha.astype(compute_dtype(alpha.dtype))
+        root = jnp.sqrt(1 + alpha * alpha)  # √(1+α²)
+        step = (-alpha if self.flip_sign else alpha) / root  # ∓α/√(1+α²)
+        kappa = alpha * alpha / (root * (1 + root))  # 1 − 1/√(1+α²), without cancellation
+
+        def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
+            return hyper(step, g.dtype) * g - hyper(kappa, g.dtype) * p.astype(g.dtype)
+
+        return elementwise(leaf, updates, params), state
+
+
+fromage_learning_rate = FromageLearningRate

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._adam import check_adam_family, scale_by_adam
 from ._combine import Chain
-from ._layerwise import ScaleByLayerwiseNorm
+from ._layerwise import FromageLearningRate, ScaleByLayerwiseNorm
 from ._momentum import Trace
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._scale import AddDecayedWeights, ScaleByTrustRatio
@@ -127,3 +127,42 @@ def novograd(
     check_range("novograd", "weight_decay", weight_decay, 0.0)
     decay = AddDecayedWeights(weight_decay)
     return Chain((*sign(maximize), norm, decay, momentum, lr), "novograd")
+
+
+def fromage(
+    learning_rate: ScalarOrSchedule,
+    min_norm: Any = 1e-6,
+    *,
+    maximize: bool = False,
+) -> Chain:
+    """Fromage (Bernstein et al., 2020, "On the distance between two neural networks and the
+    stability of learning", arXiv:2002.03432, Algorithm 1).
+
+    Per parameter array: θ ← (θ − α‖θ‖/‖g‖·g)/√(1 + α²), the ratio 1 where ‖θ‖ or ‖g‖ is
+    at most ``min_norm``. The chain: ``chain(scale_by_trust_ratio(min_norm=min_norm),
+    fromage_learning_rate(α))``: LARS's trust ratio (η = 1, ε = 0), then the step and the
+    shrink that keeps the weights' norms from growing. Optax clips both norms to at least
+    ``min_norm`` instead (the ratio max(‖θ‖, m)/max(‖g‖, m)); the two differ only for
+    arrays whose norms are below ``min_norm``. The authors' code, like the paper, has
+    ratio 1 at a zero norm.
+
+    Args:
+        learning_rate: α ≥ 0, a number or a schedule (0.01 in the paper's experiments).
+        min_norm: norms at or below this (≥ 0) give the ratio 1.
+        maximize: ascend instead of descend: g ← −g first (torch's ``maximize``).
+
+    Returns:
+        The optimizer.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> opt = gdtx.fromage(0.75)
+        >>> params = jnp.array([3.0, 4.0])
+        >>> updates, _ = opt.update(jnp.array([0.0, 2.0]), opt.init(params), params)
+        >>> updates  # θ − 0.75·5·(0, 1) = (3, 0.25), divided by √(1 + 0.75²) = 1.25
+        Array([-0.6, -3.8], dtype=float32)
+    """
+    check_range("fromage", "min_norm", min_norm, 0.0)
+    lr = lr_block("fromage", learning_rate)
+    step = FromageLearningRate(lr.learning_rate)
+    return Chain((*sign(maximize), ScaleByTrustRatio(min_norm=min_norm), step), "fromage")

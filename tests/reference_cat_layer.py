@@ -125,3 +125,20 @@ class Adan(Optimizer):
         u = direction / (np.sqrt(n / (1 - (1 - be3) ** t) + self.eps_root) + self.eps)
         lam = self.weight_decay if _mask(self.mask, key) else 0.0
         return p - alpha * (u + lam * p), {"m": m, "v": v, "n": n, "g": g}
+
+
+class Fromage(Optimizer):
+    """Fromage (Bernstein et al., 2020, arXiv:2002.03432, Algorithm 1), per layer.
+
+    θ ← (θ − α·‖θ‖/‖g‖·g)/√(1 + α²), with the ratio 1 where ‖θ‖ or ‖g‖ is ≤ ``min_norm``.
+    """
+
+    def __init__(self, learning_rate, min_norm=1e-6, maximize=False):
+        self.learning_rate, self.min_norm = learning_rate, min_norm
+        self.sign = -1.0 if maximize else 1.0
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        g = self.sign * g
+        p_norm, g_norm = _norm(p), _norm(g)
+        ratio = p_norm / g_norm if p_norm > self.min_norm and g_norm > self.min_norm else 1.0
+        return (p - alpha * ratio * g) / np.sqrt(1 + alpha**2), state

@@ -691,6 +691,22 @@ ALGORITHMS_LIST = [
         converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
         loop=Loop("learning_rate=2e-2", agrees=False),  # Optax's weight on the difference
     ),
+    Algorithm(
+        "fromage",
+        gdtx.fromage,
+        ref_layer.Fromage,
+        default=a(0.01),
+        variants={"large_rate": a(0.2, min_norm=1e-3), "schedule": a(WARMUP_COSINE)},
+        optax_fn=optax.fromage,
+        optax={"default": SAME, "large_rate": SAME, "schedule": SAME},
+        forms=("default",),
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.1, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        elementwise=False,
+        loop=Loop("learning_rate=1e-2"),
+    ),
 ]
 
 ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
