@@ -133,6 +133,7 @@ from ._optim_adam import nadam as nadam
 from ._optim_adaptive import adadelta as adadelta
 from ._optim_adaptive import adagrad as adagrad
 from ._optim_adaptive import rmsprop as rmsprop
+from ._optim_adaptive import sm3 as sm3
 from ._optim_layer import fromage as fromage
 from ._optim_layer import lamb as lamb
 from ._optim_layer import novograd as novograd
@@ -183,6 +184,9 @@ from ._schedules import join_schedules as join_schedules
 from ._schedules import linear_schedule as linear_schedule
 from ._schedules import piecewise_constant_schedule as piecewise_constant_schedule
 from ._schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from ._sm3 import ScaleBySm3 as ScaleBySm3
+from ._sm3 import Sm3State as Sm3State
+from ._sm3 import scale_by_sm3 as scale_by_sm3
 from ._tree import global_norm as global_norm
 from ._warmup import PolynomialSchedule as PolynomialSchedule
 from ._warmup import polynomial_schedule as polynomial_schedule

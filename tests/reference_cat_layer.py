@@ -142,3 +142,51 @@ class Fromage(Optimizer):
         p_norm, g_norm = _norm(p), _norm(g)
         ratio = p_norm / g_norm if p_norm > self.min_norm and g_norm > self.min_norm else 1.0
         return (p - alpha * ratio * g) / np.sqrt(1 + alpha**2), state
+
+
+class SM3(Optimizer):
+    """SM3-II (Anil, Gupta, Koren & Singer, 2019, arXiv:1901.11150, Algorithm 4) with the
+    cover of rows and columns, then an EWMA of its steps (the paper's experiments' momentum).
+
+    For each matrix of a leaf of shape (..., r, c), entry (i, j): ν'(i, j) = g(i, j)² +
+    min(μ'_row(i), μ'_col(j)); then μ'_row(i) = max_j ν'(i, j), μ'_col(j) = max_i ν'(i, j).
+    A leaf of fewer than two dimensions covers each entry by itself: ν' = μ' + g².
+    m ← βm + (1 − β)·g/√(ν' + ε) (0 where ν' + ε = 0, m = that when β is None);
+    θ ← θ − αm.
+    """
+
+    def __init__(self, learning_rate, momentum=0.9, eps=0.0, maximize=False, m_dtype=None):
+        del m_dtype
+        self.learning_rate, self.momentum, self.eps = learning_rate, momentum, eps
+        self.sign = -1.0 if maximize else 1.0
+
+    def init_leaf(self, p):
+        if p.ndim >= 2:
+            mu = (np.zeros(p.shape[:-1]), np.zeros(p.shape[:-2] + p.shape[-1:]))
+        else:
+            mu = np.zeros_like(p)
+        return {"m": np.zeros_like(p), "mu": mu}
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        g = self.sign * g
+        if g.ndim >= 2:
+            rows, cols = (x.copy() for x in state["mu"])
+            nu = np.empty_like(g)
+            for idx in np.ndindex(*g.shape[:-2]):  # each matrix of the stack
+                G, R, C = g[idx], rows[idx], cols[idx]
+                N = np.empty_like(G)
+                for i, j in np.ndindex(*G.shape):  # the sets covering entry (i, j): row i, column j
+                    N[i, j] = G[i, j] ** 2 + min(R[i], C[j])
+                nu[idx] = N
+                rows[idx], cols[idx] = N.max(axis=1), N.max(axis=0)
+            mu = (rows, cols)
+        else:
+            nu = state["mu"] + g * g
+            mu = nu
+        den = np.sqrt(nu + self.eps)
+        step = np.where(den > 0, g / np.where(den > 0, den, 1.0), 0.0)
+        if self.momentum is None:
+            m = step
+        else:
+            m = self.momentum * state["m"] + (1 - self.momentum) * step
+        return p - alpha * m, {"m": m, "mu": mu}

@@ -237,6 +237,33 @@ class Algorithm:
         return f"{self.build.__name__}({self.args(key)!r})"
 
 
+def _optax_sm3(*txs: Any) -> Any:
+    """Optax's SM3 (``txs`` chained) in gdtx's convention for shapes: a scalar runs as a
+    vector of one entry (Optax's ``sm3`` rejects scalars) and a leaf of three or more
+    dimensions as its separate matrices (Optax keeps one accumulator per axis)."""
+    inner = optax.chain(*txs)
+
+    def split(tree: Any) -> Any:
+        def leaf(x: Any) -> Any:
+            if x.ndim == 0:
+                return x.reshape(1)
+            return list(x.reshape(-1, *x.shape[-2:])) if x.ndim >= 3 else x
+
+        return {k: leaf(x) for k, x in tree.items()}
+
+    def join(tree: Any, like: Any) -> Any:
+        return {
+            k: jnp.reshape(jnp.stack(v) if isinstance(v, list) else v, like[k].shape)
+            for k, v in tree.items()
+        }
+
+    def update(updates: Any, state: Any, params: Any = None) -> Any:
+        out, state = inner.update(split(updates), state, None if params is None else split(params))
+        return join(out, updates), state
+
+    return optax.GradientTransformation(lambda params: inner.init(split(params)), update)
+
+
 ALGORITHMS_LIST = [
     Algorithm(
         "sgd",
@@ -706,6 +733,28 @@ ALGORITHMS_LIST = [
         ),
         elementwise=False,
         loop=Loop("learning_rate=1e-2"),
+    ),
+    Algorithm(
+        "sm3",
+        gdtx.sm3,
+        ref_layer.SM3,
+        default=a(0.05),
+        variants={
+            "optax_eps": a(0.05, 0.8, eps=1e-8),
+            "no_momentum_schedule": a(WARMUP_COSINE, None),
+        },
+        optax={
+            "default": lambda: _optax_sm3(optax.scale_by_sm3(0.9, eps=0.0), optax.scale(-0.05)),
+            "optax_eps": lambda: _optax_sm3(optax.sm3(0.05, 0.8)),
+        },
+        dtypes=ALL_DTYPES,
+        forms=("default", "no_momentum_schedule"),
+        converges=(
+            Converge("quadratic", a(0.5), 300),
+            Converge("rosenbrock", a(0.5), 5000),
+        ),
+        elementwise=False,
+        loop=Loop("learning_rate=0.3"),
     ),
 ]
 
