@@ -747,7 +747,6 @@ ALGORITHMS_LIST = [
             "default": lambda: _optax_sm3(optax.scale_by_sm3(0.9, eps=0.0), optax.scale(-0.05)),
             "optax_eps": lambda: _optax_sm3(optax.sm3(0.05, 0.8)),
         },
-        dtypes=ALL_DTYPES,
         forms=("default", "no_momentum_schedule"),
         converges=(
             Converge("quadratic", a(0.5), 300),
