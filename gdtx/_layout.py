@@ -14,7 +14,8 @@ different buffers.
 Blocks ask for the view they need, and the same code runs per leaf and packed:
 
 - elementwise arithmetic: nothing to do (``elementwise``, ``map_leaves``);
-- per-leaf reductions: :func:`leaf_sums`, then :func:`scale_leaves`;
+- per-leaf reductions: :func:`leaf_sums`, then :func:`scale_leaves`; a number per
+  leaf kept as state: :func:`leaf_scalars` and :func:`scalar_values`;
 - matrices: :func:`gdtx._matrix.map_matrices`, with per-matrix state (row and
   column statistics) in the per-leaf or the packed form.
 """
@@ -274,6 +275,43 @@ def leaf_rms(tree: Any) -> Any:
         return jnp.sqrt(sq / jnp.maximum(jnp.asarray(n, sq.dtype), 1))
 
     return jax.tree.map(rms, leaf_sums(tree, abs_sq_leaf), leaf_sizes(tree))
+
+
+def leaf_scalars(tree: Any, values: Any) -> Any:
+    """One number per leaf as state: ``values`` (shaped like :func:`leaf_sums`'s result)
+    in ``tree``'s form.
+
+    For a tree that is the tree of scalars itself. For a :class:`Packed` value it is a
+    :class:`Packed` whose buffers are the per-buffer vectors, over a layout of one
+    scalar leaf per leaf (in storage order), so ``Packing.unpack_state`` turns it into
+    the per-leaf tree of scalars and ``Packing.pack_state`` back. Read it back with
+    :func:`scalar_values`.
+    """
+    if not isinstance(tree, Packed):
+        return values
+    buffers = tuple(
+        BufferLayout(
+            jax.dtypes.canonicalize_dtype(v.dtype),
+            b.leaves,
+            ((),) * len(b.leaves),
+            tuple(range(len(b.leaves))),
+        )
+        for b, v in zip(tree.layout.buffers, values, strict=True)
+    )
+    layout = Layout(tree.layout.treedef, tree.layout.paths, buffers)
+    return Packed(tuple(values), layout)
+
+
+def leaf_zeros(tree: Any, dtype: Callable[[Any], Any]) -> Any:
+    """Zero per leaf, shaped like :func:`leaf_sums`'s result, in ``dtype(leaf dtype)``."""
+    if not isinstance(tree, Packed):
+        return jax.tree.map(lambda x: jnp.zeros([], dtype(x.dtype)), tree)
+    return tuple(jnp.zeros(len(b.leaves), dtype(b.dtype)) for b in tree.layout.buffers)
+
+
+def scalar_values(state: Any) -> Any:
+    """The per-leaf numbers of :func:`leaf_scalars`, shaped like :func:`leaf_sums`'s result."""
+    return tuple(state.buffers) if isinstance(state, Packed) else state
 
 
 def scale_leaves(tree: Any, factors: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The Adam family as optimizers: Adam, AdamW, AMSGrad, Adamax, NAdam."""
+"""The Adam family as optimizers: Adam, AdamW, AMSGrad, Adamax, NAdam, Adan."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ._adam import (
     scale_by_amsgrad,
     scale_by_nadam,
 )
+from ._adan import ScaleByAdan
 from ._combine import Chain
 from ._optim import ScalarOrSchedule, l2, lr_block, sign
 from ._scale import AddDecayedWeights
@@ -254,3 +255,61 @@ def nadam(
         check_range("nadam", "momentum_decay", momentum_decay, 0.0)
     core = scale_by_nadam(b1, b2, eps, momentum_decay, m_dtype=m_dtype, v_dtype=v_dtype)
     return Chain((*sign(maximize), *l2("nadam", weight_decay), core, lr), "nadam")
+
+
+def adan(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.98,
+    b2: Any = 0.92,
+    b3: Any = 0.99,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    weight_decay: Any = 0.0,
+    mask: Any = None,
+    *,
+    maximize: bool = False,
+    m_dtype: Any = None,
+) -> Chain:
+    """Adan (Xie et al., 2022, arXiv:2208.06677): Adam-like steps along a Nesterov momentum
+    estimated from gradient differences.
+
+    θ ← θ − α(u + λθ), u Adan's direction (:class:`ScaleByAdan`). The chain:
+    ``chain(scale_by_adan(β₁, β₂, β₃, ε, ε_root), add_decayed_weights(λ, mask),
+    scale_by_learning_rate(α))``. The defaults are the paper's (its β = 0.02, 0.08, 0.01
+    are 1 − β here); the paper has no ε_root (Optax's default is 1e-8). The decay is
+    decoupled as in Optax and the authors' ``no_prox`` option; the paper's proximal step
+    θ ← (θ − αu)/(1 + αλ) agrees with it to first order in αλ. Optax 0.2.8's ``adan``
+    weighs the gradient difference by 1 − β₂ where the paper weighs it by β₂ (the
+    paper's 1 − β₂): the two agree at β₂ = 0.5.
+
+    Args:
+        learning_rate: α ≥ 0, a number or a schedule.
+        b1: β₁ in [0, 1), decay of the EWMA of g.
+        b2: β₂ in [0, 1), decay of the EWMA of gradient differences.
+        b3: β₃ in [0, 1), decay of the second moment.
+        eps: ε ≥ 0, outside the root.
+        eps_root: ε ≥ 0 inside the root.
+        weight_decay: λ ≥ 0, decoupled and multiplied by α.
+        mask: which leaves decay: a pytree of bools, a function of the parameters
+            returning one, or ``None`` for all.
+        maximize: ascend instead of descend: g ← −g first (torch's ``maximize``).
+        m_dtype: dtype of m, m_diff and g_prev (default: the parameter's).
+
+    Returns:
+        The optimizer.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> opt = gdtx.adan(0.1, eps=0.0)
+        >>> params = jnp.array([1.0, 1.0])
+        >>> opt.update(jnp.array([3.0, -0.2]), opt.init(params), params)[0].round(6)
+        Array([-0.1,  0.1], dtype=float32)
+    """
+    lr = lr_block("adan", learning_rate)
+    for name, value in (("b1", b1), ("b2", b2), ("b3", b3)):
+        check_range("adan", name, value, 0.0, 1.0, high_open=True)
+    check_range("adan", "eps", eps, 0.0)
+    check_range("adan", "eps_root", eps_root, 0.0)
+    check_range("adan", "weight_decay", weight_decay, 0.0)
+    core = ScaleByAdan(b1, b2, b3, eps, eps_root, dtype=m_dtype)
+    return Chain((*sign(maximize), core, AddDecayedWeights(weight_decay, mask), lr), "adan")

@@ -1,4 +1,5 @@
-"""Optimizers with per-coordinate rates from a second moment: AdaGrad, RMSProp, Adadelta."""
+"""Optimizers with per-coordinate rates from a second moment: AdaGrad, RMSProp, Adadelta,
+SM3."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from typing import Any
 
 from ._base import Transform
 from ._combine import Chain
+from ._moments import Ema
 from ._momentum import Trace
 from ._optim import ScalarOrSchedule, l2, lr_block, sign
 from ._rms import scale_by_adadelta, scale_by_rms, scale_by_rss
+from ._sm3 import ScaleBySm3
 from ._validate import check_range
 
 
@@ -179,3 +182,51 @@ def adadelta(
         ),
         "adadelta",
     )
+
+
+def sm3(
+    learning_rate: ScalarOrSchedule,
+    momentum: Any = 0.9,
+    *,
+    eps: Any = 0.0,
+    maximize: bool = False,
+    m_dtype: Any = None,
+) -> Chain:
+    """SM3 (Anil, Gupta, Koren & Singer, 2019, "Memory-Efficient Adaptive Optimization",
+    arXiv:1901.11150): AdaGrad whose accumulators are one number per row and per column of
+    each matrix.
+
+    θ ← θ − α·m, m ← βm + (1 − β)·g/√ν with SM3-II's ν (:class:`ScaleBySm3`). The chain:
+    ``chain(scale_by_sm3(ε), ema(β, debias=False), scale_by_learning_rate(α))``, without
+    the EWMA when ``momentum`` is ``None``. Arguments as Optax's ``sm3``; β = 0.9 is the
+    paper's experiments' and Optax's. The paper has no ε (Optax's ``sm3`` adds 1e-8 inside
+    the root: ``eps=1e-8`` here). Unlike Optax's, scalars are accepted (their accumulator
+    is AdaGrad's) and a leaf of three or more dimensions is a stack of matrices.
+
+    Args:
+        learning_rate: α ≥ 0, a number or a schedule.
+        momentum: β in [0, 1), the EWMA of the preconditioned gradient (not bias-corrected),
+            or ``None`` for none.
+        eps: ε ≥ 0 inside the root.
+        maximize: ascend instead of descend: g ← −g first (torch's ``maximize``).
+        m_dtype: dtype of m (default: the parameter's).
+
+    Returns:
+        The optimizer.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> opt = gdtx.sm3(0.1, momentum=None)
+        >>> params = {"w": jnp.zeros((2, 2))}
+        >>> grads = {"w": jnp.array([[3.0, -1.0], [0.5, 2.0]])}
+        >>> opt.update(grads, opt.init(params))[0]["w"]  # the first step is −α·sign(g)
+        Array([[-0.1,  0.1],
+               [-0.1, -0.1]], dtype=float32)
+    """
+    lr = lr_block("sm3", learning_rate)
+    check_range("sm3", "eps", eps, 0.0)
+    if momentum is None:
+        return Chain((*sign(maximize), ScaleBySm3(eps), lr), "sm3")
+    check_range("sm3", "momentum", momentum, 0.0, 1.0, high_open=True)
+    ema = Ema(momentum, dtype=m_dtype)
+    return Chain((*sign(maximize), ScaleBySm3(eps), ema, lr), "sm3")

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import reference as ref
+import reference_cat_layer as ref_layer
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
 
 import gdtx
@@ -234,6 +235,33 @@ class Algorithm:
 
     def describe(self, key: str) -> str:
         return f"{self.build.__name__}({self.args(key)!r})"
+
+
+def _optax_sm3(*txs: Any) -> Any:
+    """Optax's SM3 (``txs`` chained) in gdtx's convention for shapes: a scalar runs as a
+    vector of one entry (Optax's ``sm3`` rejects scalars) and a leaf of three or more
+    dimensions as its separate matrices (Optax keeps one accumulator per axis)."""
+    inner = optax.chain(*txs)
+
+    def split(tree: Any) -> Any:
+        def leaf(x: Any) -> Any:
+            if x.ndim == 0:
+                return x.reshape(1)
+            return list(x.reshape(-1, *x.shape[-2:])) if x.ndim >= 3 else x
+
+        return {k: leaf(x) for k, x in tree.items()}
+
+    def join(tree: Any, like: Any) -> Any:
+        return {
+            k: jnp.reshape(jnp.stack(v) if isinstance(v, list) else v, like[k].shape)
+            for k, v in tree.items()
+        }
+
+    def update(updates: Any, state: Any, params: Any = None) -> Any:
+        out, state = inner.update(split(updates), state, None if params is None else split(params))
+        return join(out, updates), state
+
+    return optax.GradientTransformation(lambda params: inner.init(split(params)), update)
 
 
 ALGORITHMS_LIST = [
@@ -632,6 +660,100 @@ ALGORITHMS_LIST = [
             Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
         ),
         loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.02, 2000)"),
+    ),
+    Algorithm(
+        "lamb",
+        gdtx.lamb,
+        ref_layer.LAMB,
+        default=a(0.01),
+        variants={
+            "nondefault": a(0.02, 0.8, 0.99, 1e-4, eps_root=1e-8, weight_decay=0.1),
+            "mask_schedule": a(WARMUP_COSINE, weight_decay=0.05, mask=MASK),
+        },
+        optax_fn=optax.lamb,
+        optax={"default": SAME, "nondefault": SAME, "mask_schedule": SAME},
+        forms=("nondefault",),
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.1, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        elementwise=False,
+        loop=Loop("learning_rate=2e-2"),
+    ),
+    Algorithm(
+        "novograd",
+        gdtx.novograd,
+        ref_layer.NovoGrad,
+        default=a(0.01),
+        variants={
+            "nondefault": a(0.02, 0.8, 0.9, 1e-4, eps_root=1e-8, weight_decay=0.1),
+            "schedule": a(WARMUP_COSINE, b2=0.98, weight_decay=0.01),
+        },
+        optax_fn=optax.novograd,
+        optax={"default": SAME, "nondefault": SAME, "schedule": SAME},
+        forms=("nondefault",),
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.3, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        elementwise=False,
+        loop=Loop("learning_rate=2e-2"),
+    ),
+    Algorithm(
+        "adan",
+        gdtx.adan,
+        ref_layer.Adan,
+        default=a(0.01),
+        variants={
+            # Optax 0.2.8 weighs the gradient difference by 1 − b2, the paper by b2: twins
+            # at b2 = 0.5 only.
+            "b2_half": a(0.01, 0.9, 0.5, 0.95, 1e-6, eps_root=1e-8, weight_decay=0.1),
+            "b2_half_mask_schedule": a(
+                WARMUP_COSINE, b2=0.5, eps_root=1e-8, weight_decay=0.05, mask=MASK
+            ),
+        },
+        optax_fn=optax.adan,
+        optax={"b2_half": SAME, "b2_half_mask_schedule": SAME},
+        forms=("default", "b2_half_mask_schedule"),
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        loop=Loop("learning_rate=2e-2", agrees=False),  # Optax's weight on the difference
+    ),
+    Algorithm(
+        "fromage",
+        gdtx.fromage,
+        ref_layer.Fromage,
+        default=a(0.01),
+        variants={"large_rate": a(0.2, min_norm=1e-3), "schedule": a(WARMUP_COSINE)},
+        optax_fn=optax.fromage,
+        optax={"default": SAME, "large_rate": SAME, "schedule": SAME},
+        forms=("default",),
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.1, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        elementwise=False,
+        loop=Loop("learning_rate=1e-2"),
+    ),
+    Algorithm(
+        "sm3",
+        gdtx.sm3,
+        ref_layer.SM3,
+        default=a(0.05),
+        variants={
+            "optax_eps": a(0.05, 0.8, eps=1e-8),
+            "no_momentum_schedule": a(WARMUP_COSINE, None),
+        },
+        optax={
+            "default": lambda: _optax_sm3(optax.scale_by_sm3(0.9, eps=0.0), optax.scale(-0.05)),
+            "optax_eps": lambda: _optax_sm3(optax.sm3(0.05, 0.8)),
+        },
+        forms=("default", "no_momentum_schedule"),
+        converges=(
+            Converge("quadratic", a(0.5), 300),
+            Converge("rosenbrock", a(0.5), 5000),
+        ),
+        elementwise=False,
+        loop=Loop("learning_rate=0.3"),
     ),
 ]
 

@@ -100,6 +100,23 @@ def check(state: Any, shardings: Any = None) -> dict[str, Any]:
     return {"bad": bad, "checked": checked, "frozen_leaves": shapes.count(SHAPES["r"])}
 
 
+def statistics_shardings(mesh: Any) -> dict[tuple[int, ...], str]:
+    """Per-matrix state (SM3's row and column accumulators): the statistics of a matrix's
+    rows are sharded as its rows, those of its columns as its columns. Each shape must
+    mean one sharding, among them and the parameters'."""
+    want: dict[tuple[int, ...], str] = {}
+    for k, shape in SHAPES.items():
+        if len(shape) != 2:
+            continue
+        spec = tuple(SPECS[k]) + (None,) * (2 - len(tuple(SPECS[k])))
+        for axis in (0, 1):
+            got = canonical(NamedSharding(mesh, P(spec[axis])))
+            key = (shape[axis],)
+            assert WANT_BY_SHAPE.get(key, want.get(key, got)) == got, (k, axis)
+            want[key] = got
+    return want
+
+
 def collectives(hlo: str) -> dict[str, Any]:
     """The communication in a compiled program's HLO text."""
     return {
@@ -129,6 +146,7 @@ def main(kind: str) -> None:
         for k in SHAPES
     }
     WANT_BY_SHAPE.update({SHAPES[k]: canonical(NamedSharding(mesh, SPECS[k])) for k in SHAPES})
+    WANT_BY_SHAPE.update(statistics_shardings(mesh))
     out: dict[str, Any] = {"kind": kind, "devices": len(jax.devices())}
     out["params"] = check(params)
 

@@ -29,6 +29,12 @@ import gdtx
         (lambda: gdtx.cosine_decay_schedule(1.0, -5), r"`decay_steps` must be a positive"),
         (lambda: gdtx.inverse_time_decay(1.0, steps_per_epoch=0), "steps_per_epoch"),
         (lambda: gdtx.adam(float("nan")), "learning_rate"),
+        (lambda: gdtx.lamb(0.1, weight_decay=-1.0), r"lamb: `weight_decay` must lie in \[0.0"),
+        (lambda: gdtx.novograd(0.1, b2=1.0), r"novograd: `b2` must lie in \[0.0, 1.0\)"),
+        (lambda: gdtx.adan(0.1, b3=-0.5), r"adan: `b3` must lie in \[0.0, 1.0\), got -0.5"),
+        (lambda: gdtx.fromage(0.1, min_norm=-1.0), r"fromage: `min_norm` must lie in \[0.0"),
+        (lambda: gdtx.sm3(0.1, momentum=1.0), r"sm3: `momentum` must lie in \[0.0, 1.0\)"),
+        (lambda: gdtx.scale_by_sm3(eps=-1.0), r"scale_by_sm3: `eps` must lie in \[0.0"),
         (
             lambda: gdtx.warmup_cosine_decay_schedule(0.0, 1.0, 10, 5),
             "`decay_steps` must exceed `warmup_steps`",

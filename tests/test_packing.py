@@ -355,7 +355,14 @@ def test_vmap_over_seeds_of_packed_parameters():
 
 
 @pytest.mark.parametrize(
-    "name", ["adamw_ndim_mask", "partition_accumulate_frozen", "lars_matrices_mask"]
+    "name",
+    [
+        "adamw_ndim_mask",
+        "partition_accumulate_frozen",
+        "lars_matrices_mask",
+        "novograd_nondefault",
+        "sm3",
+    ],
 )
 def test_state_converts_both_ways(name):
     """Seven steps in one form, the state converted, seven more in the other: as fourteen
