@@ -84,6 +84,14 @@ from ._layout import leaf_norms as leaf_norms
 from ._layout import leaf_rms as leaf_rms
 from ._layout import leaf_sums as leaf_sums
 from ._layout import scale_leaves as scale_leaves
+from ._lbfgs import LbfgsState as LbfgsState
+from ._lbfgs import ScaleByLbfgs as ScaleByLbfgs
+from ._lbfgs import scale_by_lbfgs as scale_by_lbfgs
+from ._linesearch import LinesearchInfo as LinesearchInfo
+from ._linesearch import LinesearchState as LinesearchState
+from ._linesearch import ScaleByZoomLinesearch as ScaleByZoomLinesearch
+from ._linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
+from ._linesearch import value_and_grad_from_state as value_and_grad_from_state
 from ._matrix import is_matrix as is_matrix
 from ._matrix import map_matrices as map_matrices
 from ._matrix import map_stacked as map_stacked
@@ -128,6 +136,7 @@ from ._optim_momentum import lars as lars
 from ._optim_momentum import lion as lion
 from ._optim_momentum import momentum as momentum
 from ._optim_momentum import sgd as sgd
+from ._optim_quasi_newton import lbfgs as lbfgs
 from ._packing import Packing as Packing
 from ._packing import packing as packing
 from ._plateau import PlateauState as PlateauState
