@@ -241,8 +241,17 @@ def beale(x):
     return f, np.array([da, db])
 
 
+D8 = np.array([0.2, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 0.1])
+
+
+def quadratic8(x):
+    """½ Σ dᵢxᵢ² in eight dimensions."""
+    return 0.5 * float(np.sum(D8 * x * x)), D8 * x
+
+
 PROBLEMS: dict[str, ValueGrad] = {
     "rosenbrock": rosenbrock,
     "quadratic": quadratic,
     "beale": beale,
+    "quadratic8": quadratic8,
 }
