@@ -89,8 +89,8 @@ class ScaleByLbfgs(Transform):
     with γ = ⟨s, y⟩/⟨y, y⟩ for the newest pair (1 if y = 0) when ``scale_init_precond``,
     and at the first step γ = min(1, 1/‖g‖), so that the first step has length at most
     1 (Optax's choice; the references leave γ₀ open); without it γ = 1. Inner products
-    run over the whole tree. The output is a descent direction's negative: chain it
-    with ``scale(-1)`` or a learning rate, and a line search (:func:`gdtx.lbfgs`).
+    run over the whole tree. The output H·g is the negative of a descent direction: chain
+    it with ``scale(-1)`` or a learning rate, and a line search (:func:`gdtx.lbfgs`).
 
     As in Optax's ``scale_by_lbfgs``, a pair with ⟨y, s⟩ ≤ 0 is kept (a Wolfe line search
     ensures ⟨y, s⟩ > 0); ``torch.optim.LBFGS`` skips pairs with ⟨y, s⟩ ≤ 1e-10. Real
