@@ -26,6 +26,10 @@ from ._adam import scale_by_adam as scale_by_adam
 from ._adam import scale_by_adamax as scale_by_adamax
 from ._adam import scale_by_amsgrad as scale_by_amsgrad
 from ._adam import scale_by_nadam as scale_by_nadam
+from ._backtracking import BacktrackingInfo as BacktrackingInfo
+from ._backtracking import BacktrackingState as BacktrackingState
+from ._backtracking import ScaleByBacktrackingLinesearch as ScaleByBacktrackingLinesearch
+from ._backtracking import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
 from ._base import Context as Context
 from ._base import EmptyState as EmptyState
 from ._base import OptState as OptState

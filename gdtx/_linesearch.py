@@ -179,18 +179,9 @@ class ScaleByZoomLinesearch(Transform):
     def step(
         self, updates: Updates, state: LinesearchState, params: Params | None, ctx: Context
     ) -> tuple[Updates, LinesearchState]:
-        value_fn, data = _objective(ctx.extra)
         f = state.learning_rate.dtype
         sign = -1.0 if self.maximize else 1.0
-
-        shape = jnp.shape(jax.eval_shape(lambda x: value_fn(x, **data), params))
-        if shape != ():
-            raise ValueError(f"{_OWNER}: `value_fn` must return a scalar, got shape {shape}.")
-
-        def value_and_grad(x: Any) -> tuple[jax.Array, Any]:
-            v, g = jax.value_and_grad(value_fn)(x, **data)
-            return sign * jnp.asarray(v).astype(f), jax.tree.map(lambda d: sign * d, g)
-
+        _, value_and_grad = signed_objective(_OWNER, ctx.extra, params, f, sign)
         if "value" in ctx.extra and "grad" in ctx.extra:
             value = sign * jnp.asarray(ctx.extra["value"]).astype(f)
             grad = jax.tree.map(lambda d: sign * jnp.asarray(d), ctx.extra["grad"])
@@ -206,17 +197,37 @@ class ScaleByZoomLinesearch(Transform):
         return out, LinesearchState(eta, sign * end.value, new_grad, info)
 
 
-def _objective(extra: Any) -> tuple[Callable[..., Any], dict[str, Any]]:
+def signed_objective(
+    owner: str, extra: Any, params: Any, f: Any, sign: float
+) -> tuple[Callable[[Any], jax.Array], Callable[[Any], tuple[jax.Array, Any]]]:
+    """x ↦ sign·value_fn(x, **data) and x ↦ (sign·value_fn, sign·∇value_fn), values as ``f``
+    scalars; ``value_fn`` checked to return a scalar."""
+    value_fn, data = objective(extra, owner)
+    shape = jnp.shape(jax.eval_shape(lambda x: value_fn(x, **data), params))
+    if shape != ():
+        raise ValueError(f"{owner}: `value_fn` must return a scalar, got shape {shape}.")
+
+    def value(x: Any) -> jax.Array:
+        return sign * jnp.asarray(value_fn(x, **data)).astype(f)
+
+    def value_and_grad(x: Any) -> tuple[jax.Array, Any]:
+        v, g = jax.value_and_grad(value_fn)(x, **data)
+        return sign * jnp.asarray(v).astype(f), jax.tree.map(lambda d: sign * d, g)
+
+    return value, value_and_grad
+
+
+def objective(extra: Any, owner: str = _OWNER) -> tuple[Callable[..., Any], dict[str, Any]]:
     """``value_fn`` and the keyword arguments meant for it, checked against its signature."""
     if "value_fn" not in extra:
         raise ValueError(
-            f"{_OWNER} needs the objective: call update(updates, state, params, value=f(params), "
+            f"{owner} needs the objective: call update(updates, state, params, value=f(params), "
             "grad=∇f(params), value_fn=f); `value_fn` is missing."
         )
     value_fn = extra["value_fn"]
     if not callable(value_fn):
         raise TypeError(
-            f"{_OWNER}: `value_fn` must be a function of the parameters, got "
+            f"{owner}: `value_fn` must be a function of the parameters, got "
             f"{type(value_fn).__name__}."
         )
     data = {k: v for k, v in extra.items() if k not in ("value", "grad", "value_fn")}
@@ -228,7 +239,7 @@ def _objective(extra: Any) -> tuple[Callable[..., Any], dict[str, Any]]:
         unknown = sorted(set(data) - set(parameters))
         if unknown:
             raise TypeError(
-                f"{_OWNER}: `value_fn` takes no keyword argument(s) {unknown}, which update() "
+                f"{owner}: `value_fn` takes no keyword argument(s) {unknown}, which update() "
                 "passes on to it besides value, grad and value_fn."
             )
     return value_fn, data
@@ -466,10 +477,9 @@ def value_and_grad_from_state(
         found = [
             s
             for s in jax.tree.leaves(
-                state.inner if isinstance(state, OptState) else state,
-                is_leaf=lambda x: isinstance(x, LinesearchState),
+                state.inner if isinstance(state, OptState) else state, is_leaf=_is_search_state
             )
-            if isinstance(s, LinesearchState)
+            if _is_search_state(s)
         ]
         if len(found) != 1:
             raise ValueError(
@@ -477,6 +487,11 @@ def value_and_grad_from_state(
                 f"search (such as lbfgs), found {len(found)} line-search states."
             )
         last = found[0]
+        if last.grad is None:
+            raise ValueError(
+                "value_and_grad_from_state: the line search keeps no gradient; make it with "
+                "store_grad=True."
+            )
 
         def evaluate(p: Any, a: tuple[Any, ...], kw: dict[str, Any]) -> tuple[Any, Any]:
             value, grad = jax.value_and_grad(value_fn)(p, *a, **kw)
@@ -494,6 +509,13 @@ def value_and_grad_from_state(
         )
 
     return value_and_grad
+
+
+def _is_search_state(x: Any) -> bool:
+    """Whether ``x`` is a line search's state (zoom or backtracking)."""
+    return isinstance(x, tuple) and {"learning_rate", "value", "grad", "info"} <= set(
+        getattr(x, "_fields", ())
+    )
 
 
 scale_by_zoom_linesearch = ScaleByZoomLinesearch

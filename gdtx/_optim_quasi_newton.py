@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ._backtracking import ScaleByBacktrackingLinesearch
 from ._base import Transform
 from ._combine import Chain, Identity, as_transform
 from ._lbfgs import ScaleByLbfgs
@@ -57,8 +58,8 @@ def lbfgs(
         memory_size: m ≥ 1, the pairs kept.
         scale_init_precond: the initial inverse Hessian is γI with γ = ⟨s, y⟩/⟨y, y⟩
             (the first step: min(1, 1/‖g‖)); else I.
-        linesearch: a line-search block such as :class:`ScaleByZoomLinesearch`
-            (default: 20 steps, first guess 1), or ``None``.
+        linesearch: a line-search block: :class:`ScaleByZoomLinesearch` (the default: 20
+            steps, first guess 1), :class:`ScaleByBacktrackingLinesearch`, or ``None``.
         maximize: ascend f instead: g ← −g first, and the line search maximises f.
 
     Returns:
@@ -88,7 +89,7 @@ def lbfgs(
     else:
         search = as_transform(linesearch)
         if maximize:
-            if not isinstance(search, ScaleByZoomLinesearch):
+            if not isinstance(search, ScaleByZoomLinesearch | ScaleByBacktrackingLinesearch):
                 raise ValueError(
                     "lbfgs: `maximize=True` needs a gdtx line search (it maximises the "
                     f"objective), got {type(linesearch).__name__}."

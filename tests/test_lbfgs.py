@@ -309,6 +309,30 @@ def test_without_line_search_matches_optax():
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
 
 
+def test_backtracking_line_search_matches_optax():
+    """``scale_by_backtracking_linesearch`` after gradient descent and inside ``lbfgs``,
+    against Optax's, its gradient reused through ``value_and_grad_from_state``."""
+    rosenbrock, beale = problems.rosenbrock, problems.beale
+
+    def runs(lib, x0):
+        search = lib.scale_by_backtracking_linesearch(15, store_grad=True)
+        descent = lib.chain(lib.sgd(1.0), search)
+        quasi_newton = lib.lbfgs(
+            linesearch=lib.scale_by_backtracking_linesearch(20, store_grad=True)
+        )
+        return (
+            _scan(descent, lib.value_and_grad_from_state, rosenbrock, x0, 30)[:2],
+            _scan(quasi_newton, lib.value_and_grad_from_state, beale, beale.x0(), 30)[:2],
+        )
+
+    x0 = rosenbrock.x0()
+    ours = jax.jit(functools.partial(runs, gdtx))(x0)
+    theirs = jax.jit(functools.partial(runs, optax))(x0)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+    assert float(ours[1][1][-1]) < 1e-3 * float(ours[1][1][0])  # and it minimises
+
+
 def test_optax_reads_the_line_search_state():
     """The line search's state has Optax's field names: ``optax.value_and_grad_from_state``
     finds the value and gradient in a gdtx state."""
@@ -334,6 +358,15 @@ def _first_update(opt, **kwargs):
 def test_missing_value_fn_names_it():
     with pytest.raises(ValueError, match=r"value_fn=f.*`value_fn` is missing"):
         _first_update(gdtx.lbfgs(), value=1.0, grad=jnp.ones(2))
+    with pytest.raises(ValueError, match=r"scale_by_backtracking_linesearch needs the objective"):
+        _first_update(gdtx.scale_by_backtracking_linesearch(), value=1.0, grad=jnp.ones(2))
+
+
+def test_reusing_a_gradient_the_line_search_does_not_keep_is_refused():
+    opt = gdtx.chain(gdtx.sgd(1.0), gdtx.scale_by_backtracking_linesearch(5))
+    x = jnp.ones(2)
+    with pytest.raises(ValueError, match="store_grad=True"):
+        gdtx.value_and_grad_from_state(jnp.sum)(x, state=opt.init(x))
 
 
 def test_keywords_value_fn_does_not_take_are_named():
@@ -358,6 +391,11 @@ def test_value_fn_must_return_a_scalar():
         (
             lambda: gdtx.scale_by_zoom_linesearch(5, initial_guess_strategy="two"),
             r"`initial_guess_strategy` must be 'one' or 'keep', got 'two'",
+        ),
+        (lambda: gdtx.scale_by_backtracking_linesearch(0), r"`max_backtracking_steps` must be"),
+        (
+            lambda: gdtx.scale_by_backtracking_linesearch(5, decrease_factor=1.0),
+            r"scale_by_backtracking_linesearch: `decrease_factor` must lie in \(0.0, 1.0\)",
         ),
         (
             lambda: gdtx.lbfgs(linesearch=optax.scale_by_zoom_linesearch(5), maximize=True),
