@@ -351,8 +351,9 @@ def test_optax_reads_the_line_search_state():
 
 
 def _first_update(opt, **kwargs):
+    """One update, traced under jit: an error raised while tracing needs no compilation."""
     x = jnp.array([1.0, 2.0])
-    return opt.update(x, opt.init(x), x, **kwargs)
+    return jax.jit(lambda x: opt.update(x, opt.init(x), x, **kwargs))(x)
 
 
 def test_missing_value_fn_names_it():
