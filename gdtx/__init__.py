@@ -95,7 +95,6 @@ from ._linesearch import LinesearchInfo as LinesearchInfo
 from ._linesearch import LinesearchState as LinesearchState
 from ._linesearch import ScaleByZoomLinesearch as ScaleByZoomLinesearch
 from ._linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
-from ._linesearch import value_and_grad_from_state as value_and_grad_from_state
 from ._matrix import is_matrix as is_matrix
 from ._matrix import map_matrices as map_matrices
 from ._matrix import map_stacked as map_stacked
@@ -128,6 +127,7 @@ from ._noise import ZeroNans as ZeroNans
 from ._noise import ZeroNansState as ZeroNansState
 from ._noise import add_noise as add_noise
 from ._noise import zero_nans as zero_nans
+from ._objective import value_and_grad_from_state as value_and_grad_from_state
 from ._optim_adam import adam as adam
 from ._optim_adam import adamax as adamax
 from ._optim_adam import adamw as adamw

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, static
 from ._lbfgs import real_dtype, tree_vdot
-from ._linesearch import signed_objective
+from ._objective import signed_objective
 from ._tree import elementwise, zeros_like_tree
 from ._validate import check_positive_int, check_range
 
