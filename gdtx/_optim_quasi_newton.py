@@ -50,7 +50,10 @@ def lbfgs(
     min(1, 1/‖g‖₁)·lr along −g (here min(1, 1/‖g‖₂) along −g, η then searched from 1),
     it skips pairs with ⟨y, s⟩ ≤ 1e-10, and its strong Wolfe search (``line_search_fn=
     "strong_wolfe"``, c₁ = 1e-4, c₂ = 0.9, at most 25 evaluations) brackets and
-    interpolates differently, so the two take different steps on the same problem.
+    interpolates differently, so the two take different steps on the same problem. To
+    run torch one iteration per ``step`` as here, pass ``max_iter=1`` with ``max_eval=26``:
+    with its default ``max_eval`` (5/4 of ``max_iter``, so 1) its line search gets no
+    evaluations and the parameters never move.
 
     Args:
         learning_rate: α ≥ 0 (a number or a schedule) scaling the direction before the
