@@ -29,6 +29,10 @@ from ._adam import scale_by_nadam as scale_by_nadam
 from ._adan import AdanState as AdanState
 from ._adan import ScaleByAdan as ScaleByAdan
 from ._adan import scale_by_adan as scale_by_adan
+from ._backtracking import BacktrackingInfo as BacktrackingInfo
+from ._backtracking import BacktrackingState as BacktrackingState
+from ._backtracking import ScaleByBacktrackingLinesearch as ScaleByBacktrackingLinesearch
+from ._backtracking import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
 from ._base import Context as Context
 from ._base import EmptyState as EmptyState
 from ._base import OptState as OptState
@@ -92,6 +96,13 @@ from ._layout import leaf_norms as leaf_norms
 from ._layout import leaf_rms as leaf_rms
 from ._layout import leaf_sums as leaf_sums
 from ._layout import scale_leaves as scale_leaves
+from ._lbfgs import LbfgsState as LbfgsState
+from ._lbfgs import ScaleByLbfgs as ScaleByLbfgs
+from ._lbfgs import scale_by_lbfgs as scale_by_lbfgs
+from ._linesearch import LinesearchInfo as LinesearchInfo
+from ._linesearch import LinesearchState as LinesearchState
+from ._linesearch import ScaleByZoomLinesearch as ScaleByZoomLinesearch
+from ._linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
 from ._matrix import is_matrix as is_matrix
 from ._matrix import map_matrices as map_matrices
 from ._matrix import map_stacked as map_stacked
@@ -124,6 +135,7 @@ from ._noise import ZeroNans as ZeroNans
 from ._noise import ZeroNansState as ZeroNansState
 from ._noise import add_noise as add_noise
 from ._noise import zero_nans as zero_nans
+from ._objective import value_and_grad_from_state as value_and_grad_from_state
 from ._optim_adam import adam as adam
 from ._optim_adam import adamax as adamax
 from ._optim_adam import adamw as adamw
@@ -141,6 +153,7 @@ from ._optim_momentum import lars as lars
 from ._optim_momentum import lion as lion
 from ._optim_momentum import momentum as momentum
 from ._optim_momentum import sgd as sgd
+from ._optim_quasi_newton import lbfgs as lbfgs
 from ._packing import Packing as Packing
 from ._packing import packing as packing
 from ._plateau import PlateauState as PlateauState

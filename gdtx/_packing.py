@@ -41,36 +41,46 @@ _INT32_MAX = int(np.iinfo(np.int32).max)
 # Converting leaves to buffers and back
 
 
-def _pack_buffers(layout: Layout, by_index: dict[int, Any], dtypes: Sequence[Any]) -> tuple:
-    """Concatenates the leaves of each buffer (one ``concatenate`` per flat buffer)."""
+def _pack_buffers(
+    layout: Layout, by_index: dict[int, Any], dtypes: Sequence[Any], lead: tuple[int, ...] = ()
+) -> tuple:
+    """Concatenates the leaves of each buffer (one ``concatenate`` per flat buffer).
+
+    With ``lead``, each leaf has shape ``(*lead, *shape)`` (state with leading axes, such
+    as L-BFGS's memory slots) and a flat buffer ``(*lead, size)``.
+    """
     out = []
     for b, dtype in zip(layout.buffers, dtypes, strict=True):
         parts = [jnp.asarray(by_index[i]).astype(dtype) for i in b.leaves]
         if b.whole:
             out.append(parts[0])
         elif len(parts) == 1:
-            out.append(parts[0].reshape(-1))
+            out.append(parts[0].reshape(*lead, -1))
         else:
-            out.append(jnp.concatenate([p.reshape(-1) for p in parts]))
+            out.append(jnp.concatenate([p.reshape(*lead, -1) for p in parts], axis=-1))
     return tuple(out)
 
 
 def _leaf_slices(
     layout: Layout, buffers: Sequence[Any], offsets: Sequence[Any] | None
 ) -> dict[int, Any]:
-    """Each leaf as a slice of its buffer; run-time ``offsets`` when given, else static."""
+    """Each leaf as a slice of its buffer; run-time ``offsets`` when given, else static.
+
+    A flat buffer with leading axes, ``(*lead, size)``, gives leaves ``(*lead, *shape)``.
+    """
     it = iter(offsets) if offsets is not None else None
     out: dict[int, Any] = {}
     for b, buf in zip(layout.buffers, buffers, strict=True):
         if b.whole:
             out[b.leaves[0]] = buf
             continue
+        axis = jnp.ndim(buf) - 1
         for i, shape, size, static_off in zip(b.leaves, b.shapes, b.sizes, b.offsets, strict=True):
             if it is None:
-                piece = jax.lax.slice_in_dim(buf, static_off, static_off + size)
+                piece = jax.lax.slice_in_dim(buf, static_off, static_off + size, axis=axis)
             else:
-                piece = jax.lax.dynamic_slice_in_dim(buf, next(it), size)
-            out[i] = piece.reshape(shape)
+                piece = jax.lax.dynamic_slice_in_dim(buf, next(it), size, axis=axis)
+            out[i] = piece.reshape(*jnp.shape(buf)[:-1], *shape)
     return out
 
 
@@ -189,9 +199,10 @@ class Packing(PytreeDataclass):
         def convert(t: Any, x: Any) -> Any:
             if not isinstance(t, Packed):
                 return x
-            leaves = _leaves_like(t.layout, "Packing.pack_state", "state", x)
+            lead = _lead(t)
+            leaves = _leaves_like(t.layout, "Packing.pack_state", "state", x, lead)
             by_index = dict(zip(t.layout.leaf_indices, leaves, strict=True))
-            buffers = _pack_buffers(t.layout, by_index, [b.dtype for b in t.buffers])
+            buffers = _pack_buffers(t.layout, by_index, [b.dtype for b in t.buffers], lead)
             return Packed(buffers, t.layout)
 
         if not isinstance(state, OptState):
@@ -206,13 +217,25 @@ def _describe(x: Any) -> str:
     return type(x).__name__
 
 
-def _leaves_like(layout: Layout, owner: str, name: str, tree: Any) -> list[Any]:
-    """The leaves of ``tree``, checked against the layout's view (structure and shapes)."""
+def _lead(packed: Packed) -> tuple[int, ...]:
+    """The leading axes a packed state carries before its layout's shapes (``()`` for
+    parameter-shaped state; ``(m,)`` for L-BFGS's m memory slots)."""
+    if not packed.buffers:
+        return ()
+    b, shape = packed.layout.buffers[0], np.shape(packed.buffers[0])
+    return tuple(shape[: len(shape) - (len(b.shapes[0]) if b.whole else 1)])
+
+
+def _leaves_like(
+    layout: Layout, owner: str, name: str, tree: Any, lead: tuple[int, ...] = ()
+) -> list[Any]:
+    """The leaves of ``tree``, checked against the layout's view (structure and shapes,
+    each after the leading axes ``lead``)."""
     view = layout.view()
     leaves, treedef = jax.tree.flatten(tree)
     want_leaves, want_def = jax.tree.flatten(view)
     shapes = [tuple(np.shape(x)) for x in leaves]
-    want = [tuple(s.shape) for s in want_leaves]
+    want = [(*lead, *s.shape) for s in want_leaves]
     if len(leaves) == len(want_leaves) and shapes == want:
         return leaves
     paths = [layout.paths[i] for i in layout.leaf_indices]
