@@ -17,11 +17,51 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._base import PytreeDataclass, Transform, apply_updates
+from ._base import PytreeDataclass, Transform, apply_updates, static
 from ._layout import is_packed
 from ._packing import Packing, packing
 
-__all__ = ["PackedTrainState", "check_tx", "make_train_step", "pack_params"]
+__all__ = [
+    "Frozen",
+    "PackedTrainState",
+    "check_tx",
+    "make_train_step",
+    "pack_params",
+    "tx_fields",
+]
+
+
+class Frozen:
+    """A static value whose hash is computed once.
+
+    ``jit`` hashes the static parts of its arguments on every call to find the compiled
+    program; a model's graph definition takes a millisecond to hash for a few hundred
+    layers, as long as the packed step itself. Equal values stay equal (a restored
+    state reuses the compiled step).
+    """
+
+    __slots__ = ("_hash", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._hash = hash(value)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return isinstance(other, Frozen) and self._hash == other._hash and self.value == other.value
+
+    def __repr__(self) -> str:
+        return f"Frozen({self.value!r})"
+
+
+def tx_fields(owner: str, tx: Any) -> dict[str, Any]:
+    """A training state's ``tx_leaves`` and ``tx_def`` for the optimizer ``tx``."""
+    leaves, treedef = jax.tree.flatten(check_tx(owner, tx))
+    return {"tx_leaves": tuple(leaves), "tx_def": Frozen(treedef)}
 
 
 def check_tx(owner: str, tx: Any) -> Transform:
@@ -82,18 +122,31 @@ class PackedTrainState(PytreeDataclass):
             with respect to these.
         opt_state: the optimizer's state for the packed parameters.
         packing: the :class:`gdtx.Packing` that turns ``params`` back into a tree.
-        tx: the gdtx optimizer, a pytree: its numbers are traced, so
-            ``state.replace(tx=gdtx.adam(1e-4))`` changes them without recompiling.
+        tx_leaves: the optimizer's numbers (traced by ``jit``: a new learning rate,
+            ``state.replace(tx=gdtx.adam(1e-4))``, does not recompile).
+        tx_def: the rest of the optimizer (static). The property ``tx`` is the
+            optimizer. Kept apart so that a jitted step returning the state does not
+            rebuild (and re-validate, reading each number back from the device) the
+            optimizer on every call.
     """
 
     step: jax.Array
     params: Any
     opt_state: Any
     packing: Packing
-    tx: Transform
+    tx_leaves: tuple
+    tx_def: Frozen = static()
+
+    @property
+    def tx(self) -> Transform:
+        """The gdtx optimizer."""
+        return self.tx_def.value.unflatten(self.tx_leaves)
 
     def replace(self, **changes: Any) -> Any:
-        """A copy with the given fields replaced (as Flax's ``TrainState.replace``)."""
+        """A copy with the given fields replaced (as Flax's ``TrainState.replace``);
+        ``tx=`` replaces the optimizer (one of the same form keeps the compiled step)."""
+        if "tx" in changes:
+            changes |= tx_fields("replace", changes.pop("tx"))
         return dataclasses.replace(self, **changes)
 
     def apply_gradients(self, *, grads: Any, **kwargs: Any) -> Any:
@@ -167,13 +220,17 @@ def make_train_step(
         if "value" not in update_args and reads_value(state.tx):
             update_args = {**update_args, "value": value}
         state = state.apply_gradients(grads=grads, **update_args)
-        return state.replace(**fields), value, aux
+        # Only what changed comes out: rebuilding the optimizer from the outputs would
+        # validate its hyperparameters, reading each back from the device.
+        return (state.params, state.opt_state), state.step, fields, value, aux
 
     jitted = jax.jit(run, donate_argnums=(0,) if donate else ())
 
     def step(state: Any, *args: Any, **update_args: Any) -> tuple:
         kept = state.replace(params=None, opt_state=None)
-        new, value, aux = jitted((state.params, state.opt_state), kept, args, update_args)
+        donated = (state.params, state.opt_state)
+        (params, opt_state), count, fields, value, aux = jitted(donated, kept, args, update_args)
+        new = state.replace(params=params, opt_state=opt_state, step=count, **fields)
         return (new, value, aux) if has_aux else (new, value)
 
     def lower(state: Any, *args: Any, **update_args: Any) -> Any:

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from ._base import Transform
 from ._base import static as static_field
-from ._train import PackedTrainState, check_tx, make_train_step, pack_params
+from ._train import PackedTrainState, make_train_step, pack_params, tx_fields
 
 __all__ = ["TrainState", "train_step"]
 
@@ -29,15 +29,20 @@ class _Static:
 
     def __init__(self, tree: Any) -> None:
         self.leaves, self.treedef = jax.tree.flatten(tree)
+        self._hash = hash(self._key())  # once: jit hashes static data on every call
 
     def _key(self) -> tuple:
         return (self.treedef, tuple(self.leaves))
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Static) and self._key() == other._key()
+        if self is other:
+            return True
+        return (
+            isinstance(other, _Static) and self._hash == other._hash and self._key() == other._key()
+        )
 
     def tree(self) -> Any:
         return jax.tree.unflatten(self.treedef, self.leaves)
@@ -85,7 +90,8 @@ class TrainState(PackedTrainState):
         Raises:
             TypeError: ``tx`` is not a gdtx transformation.
         """
-        tx = check_tx("gdtx.equinox.TrainState.create", tx)
+        fields = tx_fields("gdtx.equinox.TrainState.create", tx)
+        tx = fields["tx_def"].value.unflatten(fields["tx_leaves"])
         params, other = eqx.partition(model, filter_spec)
         rest, fixed = eqx.partition(other, eqx.is_array)
         pk, flat, state = pack_params("gdtx.equinox.TrainState.create", tx, params, opt_state)
@@ -94,7 +100,7 @@ class TrainState(PackedTrainState):
             params=flat,
             opt_state=state,
             packing=pk,
-            tx=tx,
+            **fields,
             rest=rest,
             static=_Static(fixed),
         )

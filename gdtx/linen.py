@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from ._base import Transform, static
 from ._layout import is_packed
 from ._packing import Packing
-from ._train import PackedTrainState, check_tx, pack_params
+from ._train import Frozen, PackedTrainState, pack_params, tx_fields
 
 __all__ = ["TrainState"]
 
@@ -61,12 +61,12 @@ class TrainState(PackedTrainState):
         ['bias', 'kernel']
     """
 
-    model_apply: Callable[..., Any] = static()
+    model_apply: Frozen = static()
 
     @property
     def apply_fn(self) -> Callable[..., Any]:
         """The model's ``apply``, unpacking a packed ``"params"`` collection first."""
-        return functools.partial(_apply_packed, self.model_apply, self.packing)
+        return functools.partial(_apply_packed, self.model_apply.value, self.packing)
 
     @classmethod
     def create(
@@ -92,14 +92,15 @@ class TrainState(PackedTrainState):
         Raises:
             TypeError: ``tx`` is not a gdtx transformation.
         """
-        tx = check_tx("gdtx.linen.TrainState.create", tx)
+        fields = tx_fields("gdtx.linen.TrainState.create", tx)
+        tx = fields["tx_def"].value.unflatten(fields["tx_leaves"])
         pk, flat, state = pack_params("gdtx.linen.TrainState.create", tx, params, opt_state)
         return cls(
             step=jnp.zeros([], jnp.int32),
             params=flat,
             opt_state=state,
             packing=pk,
-            tx=tx,
-            model_apply=apply_fn,
+            **fields,
+            model_apply=Frozen(apply_fn),
             **kwargs,
         )

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ._base import Transform, static
-from ._train import PackedTrainState, check_tx, make_train_step, pack_params
+from ._train import Frozen, PackedTrainState, make_train_step, pack_params, tx_fields
 
 __all__ = ["Optimizer", "TrainState", "train_step"]
 
@@ -74,13 +74,18 @@ class TrainState(PackedTrainState):
 
     Attributes:
         rest: the model's state outside ``wrt``.
-        graphdef: the model's graph definition (static).
+        graph: the model's graph definition (static; ``graphdef`` reads it).
         wrt: the filter that selected the trained parameters (static).
     """
 
     rest: Any
-    graphdef: Any = static()
+    graph: Frozen = static()
     wrt: Any = static()
+
+    @property
+    def graphdef(self) -> Any:
+        """The model's graph definition, as ``nnx.split`` returns it."""
+        return self.graph.value
 
     @classmethod
     def create(
@@ -99,7 +104,8 @@ class TrainState(PackedTrainState):
         Raises:
             TypeError: ``tx`` is not a gdtx transformation.
         """
-        tx = check_tx("gdtx.nnx.TrainState.create", tx)
+        fields = tx_fields("gdtx.nnx.TrainState.create", tx)
+        tx = fields["tx_def"].value.unflatten(fields["tx_leaves"])
         graphdef, params, rest = nnx.split(model, wrt, ...)
         pk, flat, state = pack_params("gdtx.nnx.TrainState.create", tx, params, opt_state)
         return cls(
@@ -107,9 +113,9 @@ class TrainState(PackedTrainState):
             params=flat,
             opt_state=state,
             packing=pk,
-            tx=tx,
+            **fields,
             rest=rest,
-            graphdef=graphdef,
+            graph=Frozen(graphdef),
             wrt=wrt,
         )
 
