@@ -278,13 +278,18 @@ NAMES = {
 }
 
 
-def readme_table(records: list[dict[str, Any]]) -> str:
-    """The README's table of framework loops, from run.py --frameworks's records.
+def readme_table(payload: dict[str, Any]) -> str:
+    """The README's table of framework loops, from run.py --frameworks's results.
 
     Step times in ms, each with its ratio to the packed step of the same run (the
-    median of the per-round ratios), and the compile times.
+    median of the per-round ratios), and the compile times (first call: trace,
+    compile, one step); a caption names the run.
     """
+    records = payload["records"]
+    kind = "quick run (smaller models)" if payload.get("quick") else "full run"
     rows = [
+        f"Training step with Adam, median of interleaved rounds; {kind}: {payload['machine']}.",
+        "",
         "| model | floor: grad + SGD | gdtx packed | gdtx per-leaf | Optax functional "
         "| Optax idiomatic | compile s: packed / Optax functional / idiomatic |",
         "|---|---|---|---|---|---|---|",
@@ -296,17 +301,16 @@ def readme_table(records: list[dict[str, Any]]) -> str:
             if r.get("case") == "framework-step" and r["model"] == model
         }
         base = mine["gdtx", "packed"]
-        cells = []
-        for key in VARIANTS:
-            r = mine[key]
-            ratio = paired(r, base)
-            cells.append(f"{1e3 * r['step_s']:.2f} ms ({ratio:.2f}×)")
+        cells = [
+            f"{1e3 * mine[key]['step_s']:.2f} ms ({paired(mine[key], base):.2f}×)"
+            for key in VARIANTS
+        ]
         compiles = " / ".join(
             f"{mine[k]['compile_s']:.1f}"
             for k in [("gdtx", "packed"), ("optax", "functional"), ("optax", "idiomatic")]
         )
-        shape = f"{base['leaves']} arrays"
-        rows.append(f"| {NAMES[model]}, {shape} | " + " | ".join(cells) + f" | {compiles} |")
+        label = f"{NAMES[model]}, {base['leaves']} arrays"
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | {compiles} |")
     return "\n".join(rows)
 
 

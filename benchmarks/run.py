@@ -249,13 +249,13 @@ def main(argv: list[str] | None = None) -> None:
         f" jax {jax.__version__}, optax {optax.__version__}, torch {torch_version}"
     )
     print_table(records, machine)
+    payload = {"machine": machine, "quick": args.quick, "steps": steps, "records": records}
     if args.frameworks:
         import frameworks
 
-        print("\n" + frameworks.readme_table(records))
+        print("\n" + frameworks.readme_table(payload))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        payload = {"machine": machine, "quick": args.quick, "steps": steps, "records": records}
         (args.out / "results.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
         plot(records, args.out / "results.png", machine)
         print(f"\nwrote {args.out / 'results.json'} and {args.out / 'results.png'}")
@@ -271,7 +271,7 @@ def write_readme_table(results: Path) -> None:
     import frameworks
 
     payload = json.loads(results.read_text(encoding="utf-8"))
-    table = frameworks.readme_table(payload["records"])
+    table = frameworks.readme_table(payload)
     text = README.read_text(encoding="utf-8")
     head, rest = text.split(TABLE_START, 1)
     _, tail = rest.split(TABLE_END, 1)
@@ -384,7 +384,8 @@ def plot(records: list[dict[str, Any]], path: Path, machine: str) -> None:
     ax.set_xticklabels([f"{a}\n{n}×{s}" for a, n, s in keys], fontsize=7)
     ax.set_ylabel("optimizer step time / floor (log)")
     ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=2)
+    if series:
+        ax.legend(fontsize=7, ncol=2)
     models = sorted({r["model"] for r in train})
     tseries = sorted({(r["library"], r["variant"]) for r in train})
     tw = 0.8 / max(len(tseries), 1)

@@ -96,7 +96,10 @@ def pack_params(owner: str, tx: Transform, params: Any, opt_state: Any) -> tuple
             raise ValueError(
                 f"{owner}: `opt_state` is not a state of this optimizer for these parameters: {err}"
             ) from err
-    return pk, flat, _distinct((flat, state))[1]
+    # The step donates the buffers: none may be an array the caller still holds (a
+    # single-leaf buffer can be the parameter itself) or appear twice.
+    _, _, flat, state = _distinct((params, opt_state, flat, state))
+    return pk, flat, state
 
 
 def _distinct(tree: Any) -> Any:
