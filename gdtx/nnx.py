@@ -147,6 +147,8 @@ def train_step(
     ``(state, loss, aux)`` with ``has_aux=True`` (``loss_fn`` then returns
     ``(loss, aux)``). Keyword arguments go to the optimizer's ``update``; when it reads
     ``value=`` (``reduce_on_plateau``) and none is given, the loss is passed.
+    ``args`` are arrays (or pytrees of them), as for ``jax.jit``; modules and
+    ``nnx.Rngs`` belong in the model.
 
     Args:
         loss_fn: the loss, written against the model as for ``nnx.value_and_grad``.

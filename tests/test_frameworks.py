@@ -25,11 +25,11 @@ SCALES = [1.0, 1.0, float("nan"), 1.0, 1.0, 1.0, 1.0]
 RTOL = 2e-5
 
 
-def make_tx(frozen: str, train: list[str]) -> gdtx.Transform:
+def make_tx(frozen: str, train: list[str], lr: float = 3e-2) -> gdtx.Transform:
     groups = gdtx.partition(
         {
             "frozen": gdtx.set_to_zero(),
-            "train": gdtx.accumulate(gdtx.adamw(3e-2, mask=gdtx.ndim_mask()), every_k=2),
+            "train": gdtx.accumulate(gdtx.adamw(lr, mask=gdtx.ndim_mask()), every_k=2),
         },
         {frozen: "frozen", **dict.fromkeys(train, "train")},
     )
@@ -217,10 +217,16 @@ def test_equinox_packed_equals_filter_jit_loop():
     def loss_fn(model, x, y, s):
         return s * jnp.mean((jax.vmap(model)(x) - y) ** 2)
 
+    traces = []
+
+    def counted_loss(model, x, y, s):
+        traces.append(1)  # once per trace of the packed step
+        return loss_fn(model, x, y, s)
+
     tx = make_tx("layers/0", ["layers/1", "layers/2"])
     model = eqx.nn.MLP(3, 2, 6, depth=2, activation=jax.nn.tanh, key=jax.random.key(0))
     state = gdtx.equinox.TrainState.create(model, tx)
-    step = gdtx.equinox.train_step(loss_fn)
+    step = gdtx.equinox.train_step(counted_loss)
     data = batches(3, 2)
     assert_gradient_arrives_packed(step.lower(state, *data[0]), state.packing)
 
@@ -244,6 +250,13 @@ def test_equinox_packed_equals_filter_jit_loop():
     assert type(trained) is type(model) and trained.activation is jax.nn.tanh
     assert_trees_close(eqx.filter(trained, eqx.is_array), eqx.filter(ref, eqx.is_array))
     np.testing.assert_array_equal(trained.layers[0].weight, model.layers[0].weight)
+
+    # A new learning rate is a new optimizer of the same form: the compiled step runs on.
+    compiled = len(traces)
+    state = state.replace(tx=make_tx("layers/0", ["layers/1", "layers/2"], lr=1e-3))
+    state, loss = step(state, *data[0])
+    assert len(traces) == compiled and np.isfinite(loss)
+    assert float(state.tx.current_learning_rate(state.opt_state)) == pytest.approx(1e-3)
 
 
 # ---------------------------------------------------------------------------------------
