@@ -95,7 +95,10 @@ def test_nnx_packed_equals_per_leaf_with_batch_stats_dropout_and_wrappers():
     tx = make_tx("first", ["bn", "last"])
     model = Net(nnx.Rngs(0, dropout=1))
     state = gdtx.nnx.TrainState.create(model, tx)
-    step = gdtx.nnx.train_step(loss_fn)
+    def loss_and_mean(model, x, y, s):  # the batch mean the call leaves, as aux
+        return loss_fn(model, x, y, s), model.bn.mean[...]
+
+    step = gdtx.nnx.train_step(loss_and_mean, has_aux=True)
     data = batches(3, 2)
 
     assert_gradient_arrives_packed(step.lower(state, *data[0]), state.packing)
@@ -119,7 +122,7 @@ def test_nnx_packed_equals_per_leaf_with_batch_stats_dropout_and_wrappers():
             restored = state.merge()
             ckpt = state.unpack_opt_state()
             state = gdtx.nnx.TrainState.create(restored, tx, opt_state=ckpt)
-        state, loss = step(state, *batch)
+        state, loss, mean = step(state, *batch)
         params, ref_state, rest, ref_loss = ref_step(params, ref_state, rest, *batch)
         losses.append(loss)
         ref_losses.append(ref_loss)
@@ -127,6 +130,7 @@ def test_nnx_packed_equals_per_leaf_with_batch_stats_dropout_and_wrappers():
     assert_run_checks(losses, ref_losses, state.unpack_opt_state(), ref_state)
     trained = nnx.state(state.merge())
     assert_trees_close(trained, nnx.merge_state(params, rest))
+    np.testing.assert_array_equal(mean, trained["bn"]["mean"][...])  # has_aux
     assert int(trained["drop"]["rngs"]["count"][...]) == len(SCALES)  # RNG count threaded
     assert not np.allclose(trained["bn"]["mean"][...], 0)  # batch statistics updated
     np.testing.assert_array_equal(trained["first"]["kernel"][...], model.first.kernel[...])
