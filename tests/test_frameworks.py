@@ -95,6 +95,7 @@ def test_nnx_packed_equals_per_leaf_with_batch_stats_dropout_and_wrappers():
     tx = make_tx("first", ["bn", "last"])
     model = Net(nnx.Rngs(0, dropout=1))
     state = gdtx.nnx.TrainState.create(model, tx)
+
     def loss_and_mean(model, x, y, s):  # the batch mean the call leaves, as aux
         return loss_fn(model, x, y, s), model.bn.mean[...]
 
