@@ -2,6 +2,8 @@
 
 Usage:
     python benchmarks/run.py [--quick] [--out DIR] [--steps N] [--chains]
+    python benchmarks/run.py --frameworks [--quick] [--out DIR]
+    python benchmarks/run.py --readme [DIR]
 
 An optimizer step is memory-bound: Adam reads parameters, gradients and two moments
 and writes three arrays. The *floor* is one jitted, donated kernel over flat buffers
@@ -21,6 +23,11 @@ over rounds. ``--quick`` runs smaller trees, one model and fewer steps (about tw
 minutes on 2 CPU cores); ``--smoke`` runs tiny cases, to check that everything runs.
 ``--out DIR`` writes ``DIR/results.json`` and ``DIR/results.png``. On a GPU the same
 script also reports achieved memory bandwidth as a fraction of the device's peak.
+
+``--frameworks`` times only training steps of Flax NNX and Equinox models, each in the
+frameworks' own loops with Optax and through gdtx's integrations (benchmarks/frameworks.py),
+and prints the README's table; ``--readme DIR`` rewrites that table in README.md from
+``DIR/results.json`` (default benchmarks/results/frameworks), for the committed run.
 """
 
 from __future__ import annotations
@@ -145,7 +152,25 @@ def main(argv: list[str] | None = None) -> None:
         help="only gdtx's chains against their hand-fused blocks (Adam, RMSProp), timed "
         "alone so that no other variant's buffers sit in the cache between them",
     )
+    parser.add_argument(
+        "--frameworks",
+        action="store_true",
+        help="only training steps of Flax NNX and Equinox models: the frameworks' loops "
+        "with Optax against gdtx's per-leaf and packed (gdtx.nnx, gdtx.equinox) steps",
+    )
+    parser.add_argument(
+        "--readme",
+        nargs="?",
+        const=FRAMEWORKS_RESULTS,
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="rewrite README.md's framework table from DIR/results.json and exit",
+    )
     args = parser.parse_args(argv)
+    if args.readme is not None:
+        write_readme_table(args.readme / "results.json")
+        return
     # Many short rounds: a shared machine's speed drifts within seconds, and the median
     # of many paired ratios is steadier (repeated estimates of one ratio spread over about
     # ±2% with 32 rounds here, ±5% with 8).
@@ -175,6 +200,16 @@ def main(argv: list[str] | None = None) -> None:
                 keep = {"floor", "gdtx", "fused"}
                 variants = [v for v in variants if v[0] in keep]
             groups.append((case, variants))
+    if args.frameworks:
+        import frameworks  # Flax and Equinox: imported only for this mode
+
+        groups, models = [], ()
+        size = "smoke" if args.smoke else "quick" if args.quick else "full"
+        for model in frameworks.MODELS:
+            leaves, mean = frameworks.model_arrays(model, size)
+            case = {"case": "framework-step", "model": model, "algorithm": "adam"}
+            case |= {"leaves": leaves, "size": mean}
+            groups.append((case, frameworks.variants(model, size)))
     for model in () if args.chains else models:
         variants, params = training_variants(model)
         sizes = [int(np.size(x)) for x in jax.tree.leaves(params)]
@@ -214,12 +249,34 @@ def main(argv: list[str] | None = None) -> None:
         f" jax {jax.__version__}, optax {optax.__version__}, torch {torch_version}"
     )
     print_table(records, machine)
+    payload = {"machine": machine, "quick": args.quick, "steps": steps, "records": records}
+    if args.frameworks:
+        import frameworks
+
+        print("\n" + frameworks.readme_table(payload))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        payload = {"machine": machine, "quick": args.quick, "steps": steps, "records": records}
         (args.out / "results.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
         plot(records, args.out / "results.png", machine)
         print(f"\nwrote {args.out / 'results.json'} and {args.out / 'results.png'}")
+
+
+FRAMEWORKS_RESULTS = Path(__file__).resolve().parent / "results" / "frameworks"
+README = Path(__file__).resolve().parents[1] / "README.md"
+TABLE_START, TABLE_END = "<!-- frameworks table: start -->", "<!-- frameworks table: end -->"
+
+
+def write_readme_table(results: Path) -> None:
+    """Replaces README.md's framework table with the one ``results`` gives."""
+    import frameworks
+
+    payload = json.loads(results.read_text(encoding="utf-8"))
+    table = frameworks.readme_table(payload)
+    text = README.read_text(encoding="utf-8")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    README.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}", encoding="utf-8")
+    print(f"README.md: framework table from {results}")
 
 
 def paired_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -275,7 +332,7 @@ def print_table(records: list[dict[str, Any]], machine: str) -> None:
     print(header)
     print("-" * len(header))
     for r in records:
-        label = r["model"] if r["case"] == "training-step" else r["algorithm"]
+        label = r["model"] or r["algorithm"]
         vs_f = f"{r['vs_floor']:.2f}" if r["vs_floor"] else "–"
         vs_p = f"{r['vs_best_peer']:.2f}" if r["vs_best_peer"] else "–"
         vs_u = f"{r['vs_fused']:.3f}" if r.get("vs_fused") else "–"
@@ -297,7 +354,7 @@ def plot(records: list[dict[str, Any]], path: Path, machine: str) -> None:
         print("matplotlib is not installed: no plot")
         return
     opt = [r for r in records if r["case"] == "optimizer-step" and r["library"] != "floor"]
-    train = [r for r in records if r["case"] == "training-step"]
+    train = [r for r in records if r["case"] in ("training-step", "framework-step")]
     keys = sorted(
         {(r["algorithm"], r["leaves"], r["size"]) for r in opt},
         key=lambda c: (cases.ALGORITHMS.index(c[0]), c[1], c[2]),
@@ -327,7 +384,8 @@ def plot(records: list[dict[str, Any]], path: Path, machine: str) -> None:
     ax.set_xticklabels([f"{a}\n{n}×{s}" for a, n, s in keys], fontsize=7)
     ax.set_ylabel("optimizer step time / floor (log)")
     ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=2)
+    if series:
+        ax.legend(fontsize=7, ncol=2)
     models = sorted({r["model"] for r in train})
     tseries = sorted({(r["library"], r["variant"]) for r in train})
     tw = 0.8 / max(len(tseries), 1)

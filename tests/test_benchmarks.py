@@ -21,20 +21,28 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "run.py"
 KEYS = {"library", "variant", "algorithm", "leaves", "size", "compile_s", "step_s"}
 OUT = Path(tempfile.gettempdir()) / f"gdtx-benchmark-smoke-{os.getpid()}"
+FRAMEWORKS_OUT = OUT.with_name(OUT.name + "-frameworks")
+FRAMEWORKS_SMOKE = ("--frameworks", "--smoke", "--steps", "20")
+ENV = {  # the script imports this checkout's gdtx whether or not it is installed
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+}
 
 JOBS = [
     Job(
         "benchmark smoke run",
         [sys.executable, str(SCRIPT), "--smoke", "--steps", "20", "--out", str(OUT)],
         timeout=600,
-        # The script imports this checkout's gdtx whether or not it is installed.
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        },
-    )
+        env=ENV,
+    ),
+    Job(
+        "framework benchmark smoke run",
+        [sys.executable, str(SCRIPT), *FRAMEWORKS_SMOKE, "--out", str(FRAMEWORKS_OUT)],
+        timeout=600,
+        env=ENV,
+    ),
 ]
-"""The smoke run, in the background while the in-process tests run (tests/background.py)."""
+"""The smoke runs, in the background while the in-process tests run (tests/background.py)."""
 
 
 def test_benchmark_script_writes_results():
@@ -65,6 +73,41 @@ def _check_smoke_run(proc, tmp_path):
         assert ("optimizer-step", "torch", "fused") in kinds
     floors = [r for r in records if r["library"] == "floor"]
     assert all(r["vs_floor"] == 1.0 for r in floors)
+
+
+def test_framework_benchmark_writes_every_loop_of_every_model():
+    proc = JOBS[1].result()
+    try:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        payload = json.loads((FRAMEWORKS_OUT / "results.json").read_text())
+    finally:
+        shutil.rmtree(FRAMEWORKS_OUT, ignore_errors=True)
+    records = payload["records"]
+    frameworks = _frameworks_module()
+    loops = {(r["model"], r["library"], r["variant"]) for r in records}
+    assert loops == {(m, *v) for m in frameworks.MODELS for v in frameworks.VARIANTS}
+    for r in records:
+        assert set(r) >= KEYS | {"model"} and r["case"] == "framework-step", r
+        assert r["step_s"] > 0 and r["compile_s"] > 0
+    assert frameworks.readme_table(payload) in proc.stdout
+
+
+def _frameworks_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import frameworks
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return frameworks
+
+
+def test_readme_framework_table_is_the_committed_run():
+    """README's framework table is what ``run.py --readme`` writes from the committed run."""
+    payload = json.loads((ROOT / "benchmarks/results/frameworks/results.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- frameworks table: start -->\n", "\n<!-- frameworks table: end -->"
+    table = readme.split(start, 1)[1].split(end, 1)[0]
+    assert table == _frameworks_module().readme_table(payload)
 
 
 def _record(records, library, variant, leaves, size):

@@ -1,13 +1,15 @@
 """Training loops that really train: README.md's examples for Flax NNX, Flax Linen
-TrainState, Equinox and plain JAX.
+TrainState, Equinox and plain JAX, per leaf and packed.
 
 Each README block trains a small MLP and asserts its own target loss. Here the Adam
 blocks run twice, as written and with ``gdtx.adam(1e-2)`` replaced by
-``optax.adam(1e-2)``, and the two loss curves must agree.
+``optax.adam(1e-2)``, and the two loss curves must agree; each packed block must give
+its per-leaf block's loss curve.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -25,6 +27,7 @@ BLOCKS = {
 OURS, THEIRS = "gdtx.adam(1e-2)", "optax.adam(1e-2)"
 
 
+@functools.cache  # a block runs once for all the tests that read it
 def _run(name: str, swap: bool = False) -> dict:
     code = BLOCKS[name]
     if swap:
@@ -38,9 +41,12 @@ def _run(name: str, swap: bool = False) -> dict:
 def test_readme_has_the_four_training_loops():
     assert set(BLOCKS) == {
         "Flax NNX",
+        "Flax NNX, packed",
         "Flax NNX: a new learning rate without recompiling",
         "Flax Linen",
+        "Flax Linen, packed",
         "Equinox",
+        "Equinox, packed",
         "Plain JAX",
     }
 
@@ -57,6 +63,18 @@ def test_training_loop_reaches_the_target_and_matches_optax(name, module):
     assert len(ours) == len(theirs) == 150
     assert ours[-1] < 0.25 * ours[0]
     np.testing.assert_allclose(ours, theirs, rtol=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [("Flax NNX", "flax.nnx"), ("Flax Linen", "flax.linen"), ("Equinox", "equinox")],
+)
+def test_packed_training_loop_gives_the_per_leaf_loss_curve(name, module):
+    pytest.importorskip(module)
+    packed = np.array(_run(f"{name}, packed")["losses"])
+    per_leaf = np.array(_run(name)["losses"])
+    assert len(packed) == 150
+    np.testing.assert_allclose(packed, per_leaf, rtol=2e-4)
 
 
 def test_plain_jax_with_groups_accumulation_and_plateau():

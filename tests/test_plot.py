@@ -121,7 +121,10 @@ def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
         gdtx.plot.losses({"x": np.ones(3)})
 
 
-def test_importing_gdtx_does_not_import_matplotlib():
-    code = "import sys, gdtx; print('matplotlib' in sys.modules)"
+def test_importing_gdtx_does_not_import_matplotlib_flax_or_equinox():
+    """Optional dependencies load only with the module that needs them (gdtx.plot,
+    gdtx.nnx, gdtx.linen, gdtx.equinox)."""
+    optional = ("matplotlib", "flax", "equinox")
+    code = f"import sys, gdtx; print([m for m in {optional!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
