@@ -26,6 +26,15 @@ from ._adam import scale_by_adam as scale_by_adam
 from ._adam import scale_by_adamax as scale_by_adamax
 from ._adam import scale_by_amsgrad as scale_by_amsgrad
 from ._adam import scale_by_nadam as scale_by_nadam
+from ._adam_variants import BeliefState as BeliefState
+from ._adam_variants import RadamRectification as RadamRectification
+from ._adam_variants import ScaleByBelief as ScaleByBelief
+from ._adam_variants import YogiMoment as YogiMoment
+from ._adam_variants import radam_rectification as radam_rectification
+from ._adam_variants import scale_by_belief as scale_by_belief
+from ._adam_variants import scale_by_radam as scale_by_radam
+from ._adam_variants import scale_by_yogi as scale_by_yogi
+from ._adam_variants import yogi_moment as yogi_moment
 from ._base import Context as Context
 from ._base import EmptyState as EmptyState
 from ._base import OptState as OptState
@@ -121,6 +130,11 @@ from ._optim_adam import adamax as adamax
 from ._optim_adam import adamw as adamw
 from ._optim_adam import amsgrad as amsgrad
 from ._optim_adam import nadam as nadam
+from ._optim_adam_variants import adabelief as adabelief
+from ._optim_adam_variants import adamaxw as adamaxw
+from ._optim_adam_variants import nadamw as nadamw
+from ._optim_adam_variants import radam as radam
+from ._optim_adam_variants import yogi as yogi
 from ._optim_adaptive import adadelta as adadelta
 from ._optim_adaptive import adagrad as adagrad
 from ._optim_adaptive import rmsprop as rmsprop

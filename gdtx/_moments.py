@@ -9,6 +9,7 @@ by ``inverse_root``; Adam runs both side by side (``fork``).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -148,13 +149,16 @@ class Ema(Transform):
 class BiasCorrection(Transform):
     r"""Removes the zero-start bias of an EWMA with decay β (Kingma & Ba, 2015, §3).
 
-    $$ \text{out} = \frac{g}{1 - \beta^t} $$
+    $$ \text{out} = \frac{g}{(1 - \beta^t)^p} $$
 
-    where g is the incoming stream (an EWMA's m or v). 1 − βᵗ is formed as
-    −expm1(t·log β) in the default float dtype (see :func:`correction_factor`).
+    where g is the incoming stream (an EWMA's m or v) and p = ``power``, 1 by default.
+    1 − βᵗ is formed as −expm1(t·log β) in the default float dtype (see
+    :func:`correction_factor`). p = ½ corrects the root of an EWMA; p = −½ multiplies by
+    √(1 − β₂ᵗ), as ``torch.optim.RAdam`` does after adding ε to √v.
 
     Attributes:
         decay: the β of the EWMA it follows, in [0, 1).
+        power: p, static (1: the EWMA itself).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -165,15 +169,22 @@ class BiasCorrection(Transform):
     """
 
     decay: Any
+    power: float = static(default=1.0)
 
     def __post_init__(self) -> None:
         check_range("bias_correction", "decay", self.decay, 0.0, 1.0, high_open=True)
+        if not isinstance(self.power, int | float) or not math.isfinite(self.power):
+            raise ValueError(
+                f"bias_correction: `power` must be a finite number, got {self.power!r}."
+            )
 
     def step(
         self, updates: Updates, state: Any, params: Params | None, ctx: Context
     ) -> tuple[Updates, Any]:
         c = correction_factor(self.decay, ctx.count)  # 1 − βᵗ
-        return elementwise(lambda x: x / c.astype(x.dtype), updates), state  # x / (1−βᵗ)
+        if self.power != 1:
+            c = c**self.power  # (1 − βᵗ)^p
+        return elementwise(lambda x: x / c.astype(x.dtype), updates), state  # x / (1−βᵗ)^p
 
 
 class SumOfSquares(Transform):
