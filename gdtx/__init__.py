@@ -26,6 +26,10 @@ from ._adam import scale_by_adam as scale_by_adam
 from ._adam import scale_by_adamax as scale_by_adamax
 from ._adam import scale_by_amsgrad as scale_by_amsgrad
 from ._adam import scale_by_nadam as scale_by_nadam
+from ._adam_recent import AdoptNormalize as AdoptNormalize
+from ._adam_recent import adopt_normalize as adopt_normalize
+from ._adam_recent import scale_by_ademamix as scale_by_ademamix
+from ._adam_recent import scale_by_adopt as scale_by_adopt
 from ._adam_variants import BeliefState as BeliefState
 from ._adam_variants import RadamRectification as RadamRectification
 from ._adam_variants import ScaleByBelief as ScaleByBelief
@@ -64,6 +68,7 @@ from ._combine import identity as identity
 from ._combine import masked as masked
 from ._combine import named_chain as named_chain
 from ._combine import product as product
+from ._combine import total as total
 from ._combine import variance as variance
 from ._cycles import PiecewiseInterpolate as PiecewiseInterpolate
 from ._cycles import cosine_onecycle_schedule as cosine_onecycle_schedule
@@ -130,6 +135,8 @@ from ._optim_adam import adamax as adamax
 from ._optim_adam import adamw as adamw
 from ._optim_adam import amsgrad as amsgrad
 from ._optim_adam import nadam as nadam
+from ._optim_adam_recent import ademamix as ademamix
+from ._optim_adam_recent import adopt as adopt
 from ._optim_adam_variants import adabelief as adabelief
 from ._optim_adam_variants import adamaxw as adamaxw
 from ._optim_adam_variants import nadamw as nadamw

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
 from ._combine import Chain
+from ._schedules import Schedule, as_schedule
 from ._tree import abs_sq, elementwise, map_leaves, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
 
@@ -98,10 +99,11 @@ class Ema(Transform):
     The one EWMA block: Momentum's m and RMSProp's and Adam's v. m starts at 0 and
     v at ``initial``; state fields are named ``m`` and ``v`` after the symbols.
     Follow it with :class:`BiasCorrection` to remove the start's bias (the function
-    :func:`ema` does so by default, as Optax's ``ema``).
+    :func:`ema` does so by default, as Optax's ``ema``). β may be a schedule β(t − 1)
+    (AdEMAMix's β₃), which has no bias correction.
 
     Attributes:
-        decay: β in [0, 1).
+        decay: β in [0, 1), or a schedule of the step count with values in [0, 1).
         moment: 1 averages g (state ``m``, in the parameter's dtype by default);
             2 averages |g|² (state ``v``, real and at least float32 by default).
         initial: the starting value of v (≥ 0); m always starts at 0.
@@ -121,7 +123,10 @@ class Ema(Transform):
     dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
-        check_range("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
+        if callable(self.decay):
+            object.__setattr__(self, "decay", as_schedule(self.decay))
+        else:
+            check_range("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
         if self.moment not in (1, 2):
             raise ValueError(f"ema: `moment` must be 1 or 2, got {self.moment!r}.")
         check_range("ema", "initial", self.initial, 0.0)
@@ -139,10 +144,11 @@ class Ema(Transform):
     def step(
         self, updates: Updates, state: MState | VState, params: Params | None, ctx: Context
     ) -> tuple[Updates, MState | VState]:
+        beta = self.decay(ctx.count) if isinstance(self.decay, Schedule) else self.decay
         if isinstance(state, MState):
-            m = ewma_step(state.m, updates, self.decay)  # m ← β·m + (1−β)·g
+            m = ewma_step(state.m, updates, beta)  # m ← β·m + (1−β)·g
             return m, MState(m=m)
-        v = ewma_step(state.v, abs_sq(updates), self.decay)  # v ← β·v + (1−β)·|g|²
+        v = ewma_step(state.v, abs_sq(updates), beta)  # v ← β·v + (1−β)·|g|²
         return v, VState(v=v)
 
 
@@ -334,6 +340,8 @@ def ema(
         >>> tx.update(g, tx.init(g))[0].round(6)  # (0.1·2) / (1 − 0.9)
         Array([2.], dtype=float32)
     """
+    if debias and callable(decay):
+        raise ValueError("ema: a scheduled `decay` has no bias correction; pass debias=False.")
     block = Ema(decay, moment, initial, dtype)
     if not debias:
         return block

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from reference import Optimizer, _l2, _mask
+from reference import Optimizer, _l2, _mask, _rate
 
 
 class RAdam(Optimizer):
@@ -234,3 +234,87 @@ class Yogi(Optimizer):
         v = s["v"] - (1 - b2) * np.sign(s["v"] - g * g) * g * g
         d = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t) + self.eps_root) + self.eps)
         return p - alpha * d, {"m": m, "v": v}
+
+
+class ADOPT(Optimizer):
+    """ADOPT (Taniguchi et al., 2024, arXiv:2411.02853, Algorithm 2), steps counted from 1.
+
+    t = 1: v = g², θ unchanged. t > 1: x = clip(g/max(√v, ε), c(t − 1)) (no clip without
+    ``use_clipping``); m ← β₁m + (1 − β₁)x; θ ← θ − α·m (Nesterov: θ ← θ − α(β₁m +
+    (1 − β₁)x)); then v ← β₂v + (1 − β₂)g². c(k) = k^¼ by default. g ← g + λθ first (L2).
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.9999,
+        eps=1e-6,
+        *,
+        nesterov=False,
+        use_clipping=True,
+        clip_value_fn=None,
+        weight_decay=None,
+    ):
+        self.learning_rate, self.b1, self.b2, self.eps = learning_rate, b1, b2, eps
+        self.nesterov, self.use_clipping, self.weight_decay = nesterov, use_clipping, weight_decay
+        self.clip = clip_value_fn or (lambda k: k**0.25)
+
+    def init_leaf(self, p):
+        return {"m": np.zeros_like(p), "v": np.zeros_like(p)}
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        g = _l2(g, p, self.weight_decay)
+        if t == 1:
+            return p, {"m": state["m"], "v": g * g}
+        x = g / np.maximum(np.sqrt(state["v"]), self.eps)
+        if self.use_clipping:
+            c = float(self.clip(float(t - 1)))
+            x = np.clip(x, -c, c)
+        m = self.b1 * state["m"] + (1 - self.b1) * x
+        d = self.b1 * m + (1 - self.b1) * x if self.nesterov else m
+        v = self.b2 * state["v"] + (1 - self.b2) * g * g
+        return p - alpha * d, {"m": m, "v": v}
+
+
+class AdEMAMix(Optimizer):
+    """AdEMAMix (Pagliardini, Ablin & Grangier, 2024, arXiv:2409.03137, Algorithm 1).
+
+    β₃ and α: numbers or functions of t − 1. m₁ ← β₁m₁ + (1 − β₁)g; m₂ ← β₃m₂ + (1 − β₃)g;
+    v ← β₂v + (1 − β₂)g²; θ ← θ − η((m₁/(1 − β₁ᵗ) + α·m₂)/(√(v/(1 − β₂ᵗ) + ε_root) + ε) + λθ),
+    λ on the leaves ``mask`` selects.
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.999,
+        b3=0.9999,
+        alpha=5.0,
+        eps=1e-8,
+        eps_root=0.0,
+        weight_decay=0.0,
+        mask=None,
+    ):
+        self.learning_rate, self.b1, self.b2, self.b3, self.alpha = (
+            learning_rate,
+            b1,
+            b2,
+            b3,
+            alpha,
+        )
+        self.eps, self.eps_root, self.weight_decay, self.mask = eps, eps_root, weight_decay, mask
+
+    def init_leaf(self, p):
+        return {"m1": np.zeros_like(p), "m2": np.zeros_like(p), "v": np.zeros_like(p)}
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        b1, b2 = self.b1, self.b2
+        b3, mix = _rate(self.b3, t - 1), _rate(self.alpha, t - 1)
+        m1 = b1 * state["m1"] + (1 - b1) * g
+        m2 = b3 * state["m2"] + (1 - b3) * g
+        v = b2 * state["v"] + (1 - b2) * g * g
+        d = (m1 / (1 - b1**t) + mix * m2) / (np.sqrt(v / (1 - b2**t) + self.eps_root) + self.eps)
+        lam = self.weight_decay if _mask(self.mask, key) else 0.0
+        return p - alpha * (d + lam * p), {"m1": m1, "m2": m2, "v": v}

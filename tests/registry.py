@@ -113,6 +113,12 @@ TORCH_RMS = {"decay": 0.99, "eps": 1e-8, "eps_in_sqrt": False}
 TORCH_RADAM = {"strict_threshold": True, "eps_before_correction": True}
 """torch's RAdam: rectified once ρ_t > 5, ε added to √v before the bias correction."""
 
+
+def clip_sqrt(count: Any) -> Any:
+    """A clipping value for ADOPT other than its default count^¼: √count."""
+    return count**0.5
+
+
 ALL_DTYPES = frozenset({"bfloat16", "float16", "float32", "float64", "complex64"})
 
 
@@ -765,6 +771,46 @@ ALGORITHMS_LIST = [
         },
         converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
         loop=Loop("learning_rate=2e-2"),
+    ),
+    Algorithm(
+        "adopt",
+        gdtx.adopt,
+        ref_adam.ADOPT,
+        default=a(0.01),
+        variants={
+            "nesterov_no_clipping": a(0.01, 0.8, 0.99, 1e-4, nesterov=True, use_clipping=False),
+            "clip_fn_schedule": a(EXPONENTIAL, clip_value_fn=clip_sqrt),
+        },
+        optax_fn=optax.contrib.adopt,
+        optax={"default": SAME, "nesterov_no_clipping": SAME, "clip_fn_schedule": SAME},
+        forms=("default", "nesterov_no_clipping"),
+        # β₂ = 0.9999 keeps the valley's first, large gradients in v for too long.
+        converges=(
+            Converge("quadratic", a(0.1), 400),
+            Converge("rosenbrock", a(0.05, b2=0.999), 5000),
+        ),
+        # No Optax loop: Optax has it as optax.contrib.{name}, not optax.{name}.
+    ),
+    Algorithm(
+        "ademamix",
+        gdtx.ademamix,
+        ref_adam.AdEMAMix,
+        default=a(0.01),
+        variants={
+            "nondefault": a(EXPONENTIAL, 0.8, 0.99, 0.999, 3.0, 1e-6, 1e-8),
+            "schedules_masked": a(
+                0.01,
+                b3=S.linear_schedule(0.9, 0.999, 100),
+                alpha=S.linear_schedule(0.0, 8.0, 50),
+                weight_decay=0.1,
+                mask=MASK,
+            ),
+        },
+        optax_fn=optax.contrib.ademamix,
+        optax={"default": SAME, "nondefault": SAME, "schedules_masked": SAME},
+        forms=("default", "schedules_masked"),
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        # No Optax loop: Optax has it as optax.contrib.{name}, not optax.{name}.
     ),
 ]
 
