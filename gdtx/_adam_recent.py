@@ -96,7 +96,8 @@ class AdoptNormalize(Transform):
                 limit = c.astype(v.dtype)
                 if jnp.iscomplexobj(x):
                     size = jnp.abs(x)
-                    shrink = (limit / jnp.maximum(size, 1e-38)).astype(x.dtype)
+                    tiny = jnp.finfo(size.dtype).tiny
+                    shrink = (limit / jnp.maximum(size, tiny)).astype(x.dtype)
                     x = jnp.where(size > limit, x * shrink, x)
                 else:
                     x = jnp.clip(x, -limit, limit)

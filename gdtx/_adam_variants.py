@@ -361,7 +361,7 @@ def scale_by_yogi(
     Args:
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
-        eps: ε ≥ 0, outside the root (1e-3, the paper's).
+        eps: ε ≥ 0, outside the root (Optax's 1e-3).
         eps_root: ε_root ≥ 0, inside the root.
         initial_accumulator_value: v₀ ≥ 0.
         m_dtype: dtype of m (default: the parameter's).

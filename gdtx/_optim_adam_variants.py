@@ -267,8 +267,8 @@ def yogi(
     towards |g|², so the effective learning rate cannot jump.
 
     The chain: ``chain(scale_by_yogi(β₁, β₂, ε, ε_root, v₀), scale_by_learning_rate(α))``;
-    see :func:`scale_by_yogi` and :class:`YogiMoment`. ε = 1e-3 is the paper's and
-    Optax's; v₀ = 1e-6 Optax's.
+    see :func:`scale_by_yogi` and :class:`YogiMoment`. ε = 1e-3 (far above Adam's) and
+    v₀ = 1e-6 are Optax's; Optax's ``yogi`` has no ``eps_root`` or v₀ argument.
 
     Args:
         learning_rate: α ≥ 0, a number or a schedule.
