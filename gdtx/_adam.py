@@ -185,6 +185,7 @@ def scale_by_nadam(
     eps: Any = 1e-8,
     momentum_decay: Any = 4e-3,
     *,
+    eps_root: Any = 0.0,
     m_dtype: Any = None,
     v_dtype: Any = None,
 ) -> Fork:
@@ -192,18 +193,19 @@ def scale_by_nadam(
 
     $$ \text{out} = \Bigl(\frac{1-\mu_t}{1-\Pi_t}\, g
        + \frac{\mu_{t+1}}{1-\Pi_t\,\mu_{t+1}}\, m\Bigr)
-       \Big/ \bigl(\sqrt{\hat v} + \varepsilon\bigr) $$
+       \Big/ \bigl(\sqrt{\hat v + \varepsilon_{root}} + \varepsilon\bigr) $$
 
     with μ_t, Π_t and m as in :class:`NesterovEma` and v̂ Adam's. The default
     ψ = 0.004 is the paper's and PyTorch's; ``momentum_decay=None`` gives Optax's
     constant μ = β₁. The chain: ``fork(nesterov_ema(β₁, ψ), chain(ema(β₂, moment=2),
-    inverse_root(ε)))``.
+    inverse_root(ε, ε_root)))``.
 
     Args:
         b1: β₁ in [0, 1).
         b2: β₂ in [0, 1).
         eps: ε ≥ 0.
         momentum_decay: ψ ≥ 0, or ``None`` for a constant μ_t = β₁.
+        eps_root: ε_root ≥ 0, inside the root (Optax's ``nadamw``).
         m_dtype: dtype of m (default: the parameter's).
         v_dtype: dtype of v (default: real, at least float32).
 
@@ -218,8 +220,9 @@ def scale_by_nadam(
         Array([1.473684], dtype=float32)
     """
     check_adam_family("scale_by_nadam", b1, b2, eps)
+    check_range("scale_by_nadam", "eps_root", eps_root, 0.0)
     if momentum_decay is not None:
         check_range("scale_by_nadam", "momentum_decay", momentum_decay, 0.0)
     v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))
     first = NesterovEma(b1, momentum_decay, dtype=m_dtype)
-    return Fork((first, Chain((v_hat, InverseRoot(eps)))))
+    return Fork((first, Chain((v_hat, InverseRoot(eps, eps_root)))))

@@ -190,6 +190,14 @@ def product(*xs: jax.Array) -> jax.Array:
     return out
 
 
+def total(*xs: jax.Array) -> jax.Array:
+    """x₁ + x₂ + …: the branches' outputs added (e.g. AdEMAMix's m̂₁ + α·m₂)."""
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x.astype(out.dtype)
+    return out
+
+
 def variance(v: jax.Array, m: jax.Array) -> jax.Array:
     """v − |m|², clamped at 0 against rounding: the variance from the second moment v and
     the first moment m (in that order of branches)."""
@@ -212,7 +220,7 @@ class Fork(Transform):
     Attributes:
         branches: the transformations run side by side.
         combine: a function of one leaf from each branch (static): :func:`product`
-            (the default) or :func:`variance`, or any hashable function.
+            (the default), :func:`total` or :func:`variance`, or any hashable function.
 
     Example:
         >>> import jax.numpy as jnp, gdtx

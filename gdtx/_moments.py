@@ -9,6 +9,7 @@ by ``inverse_root``; Adam runs both side by side (``fork``).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
 from ._combine import Chain
+from ._schedules import Schedule, as_schedule
 from ._tree import abs_sq, elementwise, map_leaves, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
 
@@ -97,10 +99,11 @@ class Ema(Transform):
     The one EWMA block: Momentum's m and RMSProp's and Adam's v. m starts at 0 and
     v at ``initial``; state fields are named ``m`` and ``v`` after the symbols.
     Follow it with :class:`BiasCorrection` to remove the start's bias (the function
-    :func:`ema` does so by default, as Optax's ``ema``).
+    :func:`ema` does so by default, as Optax's ``ema``). β may be a schedule β(t − 1)
+    (AdEMAMix's β₃), which has no bias correction.
 
     Attributes:
-        decay: β in [0, 1).
+        decay: β in [0, 1), or a schedule of the step count with values in [0, 1).
         moment: 1 averages g (state ``m``, in the parameter's dtype by default);
             2 averages |g|² (state ``v``, real and at least float32 by default).
         initial: the starting value of v (≥ 0); m always starts at 0.
@@ -120,7 +123,10 @@ class Ema(Transform):
     dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
-        check_range("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
+        if callable(self.decay):
+            object.__setattr__(self, "decay", as_schedule(self.decay))
+        else:
+            check_range("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
         if self.moment not in (1, 2):
             raise ValueError(f"ema: `moment` must be 1 or 2, got {self.moment!r}.")
         check_range("ema", "initial", self.initial, 0.0)
@@ -138,23 +144,27 @@ class Ema(Transform):
     def step(
         self, updates: Updates, state: MState | VState, params: Params | None, ctx: Context
     ) -> tuple[Updates, MState | VState]:
+        beta = self.decay(ctx.count) if isinstance(self.decay, Schedule) else self.decay
         if isinstance(state, MState):
-            m = ewma_step(state.m, updates, self.decay)  # m ← β·m + (1−β)·g
+            m = ewma_step(state.m, updates, beta)  # m ← β·m + (1−β)·g
             return m, MState(m=m)
-        v = ewma_step(state.v, abs_sq(updates), self.decay)  # v ← β·v + (1−β)·|g|²
+        v = ewma_step(state.v, abs_sq(updates), beta)  # v ← β·v + (1−β)·|g|²
         return v, VState(v=v)
 
 
 class BiasCorrection(Transform):
     r"""Removes the zero-start bias of an EWMA with decay β (Kingma & Ba, 2015, §3).
 
-    $$ \text{out} = \frac{g}{1 - \beta^t} $$
+    $$ \text{out} = \frac{g}{(1 - \beta^t)^p} $$
 
-    where g is the incoming stream (an EWMA's m or v). 1 − βᵗ is formed as
-    −expm1(t·log β) in the default float dtype (see :func:`correction_factor`).
+    where g is the incoming stream (an EWMA's m or v) and p = ``power``, 1 by default.
+    1 − βᵗ is formed as −expm1(t·log β) in the default float dtype (see
+    :func:`correction_factor`). p = ½ corrects the root of an EWMA; p = −½ multiplies by
+    √(1 − β₂ᵗ), as ``torch.optim.RAdam`` does after adding ε to √v.
 
     Attributes:
         decay: the β of the EWMA it follows, in [0, 1).
+        power: p, static (1: the EWMA itself).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -165,15 +175,22 @@ class BiasCorrection(Transform):
     """
 
     decay: Any
+    power: float = static(default=1.0)
 
     def __post_init__(self) -> None:
         check_range("bias_correction", "decay", self.decay, 0.0, 1.0, high_open=True)
+        if not isinstance(self.power, int | float) or not math.isfinite(self.power):
+            raise ValueError(
+                f"bias_correction: `power` must be a finite number, got {self.power!r}."
+            )
 
     def step(
         self, updates: Updates, state: Any, params: Params | None, ctx: Context
     ) -> tuple[Updates, Any]:
         c = correction_factor(self.decay, ctx.count)  # 1 − βᵗ
-        return elementwise(lambda x: x / c.astype(x.dtype), updates), state  # x / (1−βᵗ)
+        if self.power != 1:
+            c = c**self.power  # (1 − βᵗ)^p
+        return elementwise(lambda x: x / c.astype(x.dtype), updates), state  # x / (1−βᵗ)^p
 
 
 class SumOfSquares(Transform):
@@ -323,6 +340,8 @@ def ema(
         >>> tx.update(g, tx.init(g))[0].round(6)  # (0.1·2) / (1 − 0.9)
         Array([2.], dtype=float32)
     """
+    if debias and callable(decay):
+        raise ValueError("ema: a scheduled `decay` has no bias correction; pass debias=False.")
     block = Ema(decay, moment, initial, dtype)
     if not debias:
         return block

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import reference as ref
+import reference_cat_adam as ref_adam
 import reference_cat_layer as ref_layer
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
 
@@ -110,6 +111,15 @@ INVERSE_TIME = S.inverse_time_decay(0.3, 0.05)
 TORCH_RMS = {"decay": 0.99, "eps": 1e-8, "eps_in_sqrt": False}
 """torch's RMSprop: alpha = 0.99 and ε = 1e-8 added after the root."""
 
+TORCH_RADAM = {"strict_threshold": True, "eps_before_correction": True}
+"""torch's RAdam: rectified once ρ_t > 5, ε added to √v before the bias correction."""
+
+
+def clip_sqrt(count: Any) -> Any:
+    """A clipping value for ADOPT other than its default count^¼: √count."""
+    return count**0.5
+
+
 ALL_DTYPES = frozenset({"bfloat16", "float16", "float32", "float64", "complex64"})
 
 
@@ -174,6 +184,8 @@ class Algorithm:
         optax: case key (``"default"`` or a variant's) → Optax arguments: ``SAME``,
             :class:`Args` where the defaults differ, or a function returning the Optax
             transformation.
+        optax_rtol: the tolerance against Optax where Optax's own float32 arithmetic
+            strays from the float64 reference by more than 1e-5 (the reason in a comment).
         torch: recorded case name → the torch configuration and the gdtx arguments.
         torch_net: 004's network trained with this torch configuration.
         dtypes: the parameter dtypes the algorithm supports.
@@ -193,6 +205,7 @@ class Algorithm:
     variants: Mapping[str, Args] = dataclasses.field(default_factory=dict)
     optax_fn: Callable[..., Any] | None = None
     optax: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    optax_rtol: float = 1e-5
     torch: Mapping[str, Torch] = dataclasses.field(default_factory=dict)
     torch_net: Torch | None = None
     dtypes: frozenset[str] = ALL_DTYPES
@@ -754,6 +767,172 @@ ALGORITHMS_LIST = [
         ),
         elementwise=False,
         loop=Loop("learning_rate=0.3"),
+    ),
+    Algorithm(
+        "radam",
+        gdtx.radam,
+        ref_adam.RAdam,
+        default=a(0.01),
+        variants={
+            "nondefault": a(0.02, 0.8, 0.99, 1e-3, 1e-8, 6.0, weight_decay=0.01),
+            "nesterov_schedule": a(EXPONENTIAL, b2=0.99, nesterov=True),
+        },
+        optax_fn=optax.radam,
+        optax={"default": SAME, "nesterov_schedule": SAME},
+        # Optax forms ρ_t from β₂ᵗ by subtraction in float32: 1.1e-5 from the float64
+        # reference over 120 steps, where gdtx stays within 7e-7.
+        optax_rtol=3e-5,
+        torch={
+            # torch: ρ_t > 5 and ε added to √v before the bias correction.
+            "radam": Torch("RAdam", {"lr": 0.01}, a(0.01, **TORCH_RADAM)),
+            "radam_decoupled_weight_decay": Torch(
+                "RAdam",
+                {"lr": 0.01, "eps": 1e-3, "weight_decay": 0.1, "decoupled_weight_decay": True},
+                a(0.01, eps=1e-3, weight_decay=0.1, decoupled_weight_decay=True, **TORCH_RADAM),
+            ),
+        },
+        forms=("default", "nesterov_schedule"),
+        # The first steps are SGD with momentum: on the Rosenbrock valley α warms up.
+        converges=(
+            Converge("quadratic", a(0.1), 400),
+            Converge("rosenbrock", a(S.warmup_cosine_decay_schedule(0.0, 0.03, 50, 5000)), 5000),
+        ),
+        loop=Loop("learning_rate={lib}.warmup_constant_schedule(0.0, 0.05, 50)"),
+        maximize=Torch(
+            "RAdam", {"lr": 0.05, "maximize": True}, a(0.05, maximize=True, **TORCH_RADAM)
+        ),
+    ),
+    Algorithm(
+        "nadamw",
+        gdtx.nadamw,
+        ref_adam.NAdamW,
+        default=a(0.01),
+        variants={
+            "constant_momentum": a(
+                0.01, 0.95, 0.99, 1e-6, 1e-8, weight_decay=0.1, momentum_decay=None
+            ),
+            "constant_momentum_masked": a(
+                WARMUP_COSINE, weight_decay=0.5, mask=MASK, momentum_decay=None
+            ),
+        },
+        optax_fn=optax.nadamw,
+        # Optax's NAdamW has a constant μ = β₁.
+        optax={
+            "constant_momentum": a(0.01, 0.95, 0.99, 1e-6, 1e-8, weight_decay=0.1),
+            "constant_momentum_masked": a(WARMUP_COSINE, weight_decay=0.5, mask=MASK),
+        },
+        torch={
+            "nadamw": Torch(
+                "NAdam",
+                {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+                a(0.01, weight_decay=0.1),
+            )
+        },
+        forms=("default", "constant_momentum_masked"),
+        converges=(
+            Converge("quadratic", a(0.1, weight_decay=1e-3), 400),
+            Converge("rosenbrock", a(0.02, weight_decay=0.0), 5000),
+        ),
+        loop=Loop("learning_rate=2e-2, weight_decay=1e-4", agrees=False),  # Dozat's schedule
+        maximize=Torch(
+            "NAdam",
+            {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True},
+            a(0.05, weight_decay=0.1, maximize=True),
+        ),
+    ),
+    Algorithm(
+        "adamaxw",
+        gdtx.adamaxw,
+        ref_adam.AdamaxW,
+        default=a(0.02),
+        variants={
+            "masked_schedule": a(WARMUP_COSINE, 0.8, 0.99, 1e-3, weight_decay=0.2, mask=MASK),
+            "eps_in_denominator": a(0.02, eps=1e-3, weight_decay=0.1, eps_in_max=False),
+        },
+        optax_fn=optax.adamaxw,
+        optax={"default": SAME, "masked_schedule": SAME},
+        converges=(
+            Converge("quadratic", a(0.1), 400),
+            Converge("rosenbrock", a(0.02, weight_decay=0.0), 10000),
+        ),
+        loop=Loop("learning_rate=0.1, weight_decay=1e-4"),
+    ),
+    Algorithm(
+        "adabelief",
+        gdtx.adabelief,
+        ref_adam.AdaBelief,
+        default=a(0.01),
+        variants={
+            "nondefault": a(0.02, 0.8, 0.99, 1e-8, 1e-10, weight_decay=0.01),
+            "nesterov_schedule": a(EXPONENTIAL, nesterov=True),
+        },
+        optax_fn=optax.adabelief,
+        optax={"default": SAME, "nesterov_schedule": SAME},
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        loop=Loop("learning_rate=2e-2"),
+    ),
+    Algorithm(
+        "yogi",
+        gdtx.yogi,
+        ref_adam.Yogi,
+        default=a(0.01),
+        variants={
+            "nondefault": a(0.02, 0.8, 0.99, 1e-4, eps_root=1e-8, weight_decay=0.01),
+            "initial_schedule": a(EXPONENTIAL, initial_accumulator_value=0.1),
+        },
+        optax_fn=optax.yogi,
+        # Optax's yogi takes no ε_root or L2; Optax starts m at v₀ too (gdtx: m₀ = 0),
+        # which is below the tolerance for v₀ = 1e-6 only.
+        optax={
+            "default": SAME,
+            "nondefault": lambda: optax.chain(
+                optax.add_decayed_weights(0.01),
+                optax.scale_by_yogi(0.8, 0.99, 1e-4, 1e-8),
+                optax.scale_by_learning_rate(0.02),
+            ),
+        },
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        loop=Loop("learning_rate=2e-2"),
+    ),
+    Algorithm(
+        "adopt",
+        gdtx.adopt,
+        ref_adam.ADOPT,
+        default=a(0.01),
+        variants={
+            "nesterov_no_clipping": a(0.01, 0.8, 0.99, 1e-4, nesterov=True, use_clipping=False),
+            "clip_fn_schedule": a(EXPONENTIAL, clip_value_fn=clip_sqrt),
+        },
+        optax_fn=optax.contrib.adopt,
+        optax={"default": SAME, "nesterov_no_clipping": SAME, "clip_fn_schedule": SAME},
+        forms=("default", "nesterov_no_clipping"),
+        # β₂ = 0.9999 keeps the valley's first, large gradients in v for too long.
+        converges=(
+            Converge("quadratic", a(0.1), 400),
+            Converge("rosenbrock", a(0.05, b2=0.999), 5000),
+        ),
+        # No Optax loop: Optax has it as optax.contrib.{name}, not optax.{name}.
+    ),
+    Algorithm(
+        "ademamix",
+        gdtx.ademamix,
+        ref_adam.AdEMAMix,
+        default=a(0.01),
+        variants={
+            "nondefault": a(EXPONENTIAL, 0.8, 0.99, 0.999, 3.0, 1e-6, 1e-8),
+            "schedules_masked": a(
+                0.01,
+                b3=S.linear_schedule(0.9, 0.999, 100),
+                alpha=S.linear_schedule(0.0, 8.0, 50),
+                weight_decay=0.1,
+                mask=MASK,
+            ),
+        },
+        optax_fn=optax.contrib.ademamix,
+        optax={"default": SAME, "nondefault": SAME, "schedules_masked": SAME},
+        forms=("default", "schedules_masked"),
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        # No Optax loop: Optax has it as optax.contrib.{name}, not optax.{name}.
     ),
 ]
 

@@ -276,7 +276,8 @@ def test_algorithm_matches_optax(name):
     with jax.numpy_dtype_promotion("standard"):  # Optax builds under standard promotion
         tx = alg.make_optax(key)
     want = run_optax(tx, registry.PARAMS, registry.GRADS)
-    check(registry.gdtx_path(name), want, registry.PARAMS, what=f"{name}: {alg.describe(key)}")
+    what = f"{name}: {alg.describe(key)}"
+    check(registry.gdtx_path(name), want, registry.PARAMS, rtol=alg.optax_rtol, what=what)
 
 
 # ---------------------------------------------------------------------------------------
