@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import reference as ref
+import reference_cat_simple as refs
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
 
 import gdtx
@@ -627,6 +628,34 @@ ALGORITHMS_LIST = [
         optax_fn=optax.lion,
         optax={"default": SAME, "nondefault": SAME, "mask_schedule": SAME},
         forms=("default", "mask_schedule"),
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.3, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.02, 2000)"),
+    ),
+    Algorithm(
+        "sign_sgd",
+        gdtx.sign_sgd,
+        refs.SignSGD,
+        default=a(0.01),
+        variants={"schedule_maximize": a(WARMUP_COSINE, maximize=True)},
+        optax_fn=optax.sign_sgd,
+        optax={"default": SAME},
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.3, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.003, 10000)), 10000),
+        ),
+        loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.003, 6000)", 6000),
+    ),
+    Algorithm(
+        "signum",
+        gdtx.signum,
+        refs.Signum,
+        default=a(0.01),
+        variants={"beta_schedule": a(WARMUP_COSINE, 0.5)},
+        optax_fn=optax.signum,
+        optax={"default": SAME, "beta_schedule": SAME},
         converges=(
             Converge("quadratic", a(S.cosine_decay_schedule(0.3, 500)), 500),
             Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
