@@ -128,6 +128,11 @@ from ._optim_momentum import lars as lars
 from ._optim_momentum import lion as lion
 from ._optim_momentum import momentum as momentum
 from ._optim_momentum import sgd as sgd
+from ._optimistic import OptimisticState as OptimisticState
+from ._optimistic import ScaleByOptimisticGradient as ScaleByOptimisticGradient
+from ._optimistic import optimistic_adam as optimistic_adam
+from ._optimistic import optimistic_gradient_descent as optimistic_gradient_descent
+from ._optimistic import scale_by_optimistic_gradient as scale_by_optimistic_gradient
 from ._packing import Packing as Packing
 from ._packing import packing as packing
 from ._plateau import PlateauState as PlateauState

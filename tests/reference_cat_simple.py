@@ -33,3 +33,64 @@ class Signum(Optimizer):
         g = -g if self.maximize else g
         m = self.beta * m + (1 - self.beta) * g
         return p - alpha * np.sign(m), m
+
+
+class OptimisticGD(Optimizer):
+    """Optimistic gradient descent (Daskalakis et al., 2018, eq. 4; Mokhtari et al., 2020):
+    θ ← θ − η((α + β)g_t − βg_{t−1}), with g₀ = g₁ (a plain first step)."""
+
+    def __init__(self, learning_rate, alpha=1.0, beta=1.0, *, maximize=False):
+        self.learning_rate, self.alpha, self.beta = learning_rate, alpha, beta
+        self.maximize = maximize
+
+    def update_leaf(self, key, p, g, g_prev, alpha, t):
+        g = -g if self.maximize else g
+        if t == 1:
+            g_prev = g
+        return p - alpha * ((self.alpha + self.beta) * g - self.beta * g_prev), g
+
+
+class OptimisticAdam(Optimizer):
+    """Optimistic Adam (Daskalakis et al., 2018, Algorithm 1), optimism o (default α):
+
+    m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², m̂ = m/(1 − β₁ᵗ) (Nesterov: β₁m/(1 − β₁ᵗ⁺¹)
+    + (1 − β₁)g/(1 − β₁ᵗ)), v̂ = v/(1 − β₂ᵗ), r_t = m̂/(√(v̂ + ε_root) + ε);
+    θ ← θ − (α + o)r_t + o·r_{t−1} (α_t(2r_t − r_{t−1}) for o = α), r₀ = r₁.
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        optimism=None,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-8,
+        eps_root=0.0,
+        m_dtype=None,
+        *,
+        nesterov=False,
+        maximize=False,
+    ):
+        del m_dtype
+        self.learning_rate, self.optimism, self.b1, self.b2 = learning_rate, optimism, b1, b2
+        self.eps, self.eps_root, self.nesterov, self.maximize = eps, eps_root, nesterov, maximize
+
+    def init_leaf(self, p):
+        return np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        m, v, r_prev = state
+        g = -g if self.maximize else g
+        b1, b2 = self.b1, self.b2
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        if self.nesterov:
+            m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
+        else:
+            m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        r = m_hat / (np.sqrt(v_hat + self.eps_root) + self.eps)
+        if t == 1:
+            r_prev = r
+        o = alpha if self.optimism is None else self.optimism
+        return p - (alpha + o) * r + o * r_prev, (m, v, r)

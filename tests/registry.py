@@ -662,6 +662,49 @@ ALGORITHMS_LIST = [
         ),
         loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.02, 2000)"),
     ),
+    Algorithm(
+        "optimistic_gradient_descent",
+        gdtx.optimistic_gradient_descent,
+        refs.OptimisticGD,
+        default=a(0.05),
+        variants={"alpha_beta_schedule": a(WARMUP_COSINE, 0.5, 2.0)},
+        optax_fn=optax.optimistic_gradient_descent,
+        optax={"default": SAME, "alpha_beta_schedule": SAME},
+        converges=(
+            Converge("quadratic", a(0.1), 300),
+            Converge("rosenbrock", a(5e-4), 15000),
+        ),
+    ),
+    # Optax's optimistic_adam is deprecated (it warns) and defaults to nesterov=True: the
+    # twins are optimistic_adam_v2 with alpha = α, beta = o and a unit learning rate.
+    Algorithm(
+        "optimistic_adam",
+        gdtx.optimistic_adam,
+        refs.OptimisticAdam,
+        default=a(0.01),
+        variants={
+            "optimism": a(0.01, 0.05, 0.8, 0.99, 1e-6, eps_root=1e-8),
+            "nesterov_schedule": a(EXPONENTIAL, nesterov=True),
+        },
+        optax={
+            "default": lambda: optax.optimistic_adam_v2(0.01, nesterov=False),
+            "optimism": lambda: optax.optimistic_adam_v2(
+                1.0,
+                alpha=0.01,
+                beta=0.05,
+                b1=0.8,
+                b2=0.99,
+                eps=1e-6,
+                eps_root=1e-8,
+                nesterov=False,
+            ),
+            "nesterov_schedule": lambda: optax.optimistic_adam_v2(
+                EXPONENTIAL.build(optax), nesterov=True
+            ),
+        },
+        forms=("default", "nesterov_schedule"),
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+    ),
 ]
 
 ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
