@@ -115,6 +115,7 @@ from ._noise import AddNoiseState as AddNoiseState
 from ._noise import ZeroNans as ZeroNans
 from ._noise import ZeroNansState as ZeroNansState
 from ._noise import add_noise as add_noise
+from ._noise import noisy_sgd as noisy_sgd
 from ._noise import zero_nans as zero_nans
 from ._optim_adam import adam as adam
 from ._optim_adam import adamax as adamax

@@ -4,8 +4,9 @@ here imports gdtx; t counts from 1; a learning rate is a number or a function of
 
 from __future__ import annotations
 
+import jax
 import numpy as np
-from reference import Optimizer
+from reference import Optimizer, _rate
 
 
 class SignSGD(Optimizer):
@@ -33,6 +34,38 @@ class Signum(Optimizer):
         g = -g if self.maximize else g
         m = self.beta * m + (1 - self.beta) * g
         return p - alpha * np.sign(m), m
+
+
+class NoisySGD:
+    """Gradient descent on noisy gradients (Neelakantan et al., 2015, arXiv:1511.06807):
+    θ ← θ − α(g + σ_t ξ), σ_t² = η / t^γ, ξ ~ N(0, I).
+
+    The noise ξ is an input, not an equation: it is drawn in float32 with JAX's PRNG as
+    Optax's ``add_noise`` draws it (each step splits the key into the next key and a
+    sample key, the sample key into one key per leaf in the tree's sorted-key order).
+    """
+
+    def __init__(self, learning_rate, eta=0.01, gamma=0.55, key=None, *, maximize=False):
+        self.learning_rate, self.eta, self.gamma = learning_rate, eta, gamma
+        self.key, self.maximize = key, maximize
+
+    def init(self, params):
+        self.t = 0
+        self.rng = jax.random.key(self.key)
+
+    def step(self, params, grads):
+        self.t += 1
+        alpha = _rate(self.learning_rate, self.t - 1)
+        sigma = np.sqrt(self.eta / self.t**self.gamma)
+        self.rng, sample = jax.random.split(self.rng)
+        names = sorted(params)
+        keys = jax.random.split(sample, len(names))
+        new = {}
+        for k, leaf_key in zip(names, keys, strict=True):
+            xi = np.asarray(jax.random.normal(leaf_key, np.shape(params[k]), "float32"))
+            g = -grads[k] if self.maximize else grads[k]
+            new[k] = params[k] - alpha * (g + sigma * xi.astype(np.float64))
+        return new
 
 
 class OptimisticGD(Optimizer):

@@ -705,6 +705,24 @@ ALGORITHMS_LIST = [
         forms=("default", "nesterov_schedule"),
         converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
     ),
+    Algorithm(
+        "noisy_sgd",
+        gdtx.noisy_sgd,
+        refs.NoisySGD,
+        default=a(0.05, key=0),
+        variants={
+            "schedule": a(WARMUP_COSINE, 0.3, 0.6, 7),
+            "maximize": a(0.05, 1.0, key=3, maximize=True),
+        },
+        optax_fn=optax.noisy_sgd,
+        optax={"default": SAME, "schedule": SAME},
+        # The noise is drawn in each leaf's dtype (as Optax's): other numbers in other
+        # dtypes, so those run in test_cat_simple.py rather than against float32 runs here.
+        dtypes=frozenset({"float32"}),
+        converges=(Converge("quadratic", a(0.4, 1e-4, key=0), 200),),
+        elementwise=False,  # the noise moves an element whose gradient is zero
+        loop=Loop("learning_rate=0.002, eta=1e-4, key=0", 4000),
+    ),
 ]
 
 ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
