@@ -177,7 +177,11 @@ from ._schedules import join_schedules as join_schedules
 from ._schedules import linear_schedule as linear_schedule
 from ._schedules import piecewise_constant_schedule as piecewise_constant_schedule
 from ._schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from ._sign import RpropState as RpropState
+from ._sign import ScaleByRprop as ScaleByRprop
 from ._sign import ScaleBySign as ScaleBySign
+from ._sign import rprop as rprop
+from ._sign import scale_by_rprop as scale_by_rprop
 from ._sign import scale_by_sign as scale_by_sign
 from ._sign import sign_sgd as sign_sgd
 from ._sign import signum as signum

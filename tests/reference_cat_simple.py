@@ -127,3 +127,47 @@ class OptimisticAdam(Optimizer):
             r_prev = r
         o = alpha if self.optimism is None else self.optimism
         return p - (alpha + o) * r + o * r_prev, (m, v, r)
+
+
+class Rprop(Optimizer):
+    """Rprop without weight-backtracking (Riedmiller & Braun, 1993; iRprop⁻ of Igel & Hüsken,
+    2000, as torch.optim.Rprop), elementwise with Δ₀ = learning_rate:
+
+    Δ ← clip(Δ·η⁺, Δmin, Δmax) where g·g_prev > 0, clip(Δ·η⁻, Δmin, Δmax) where < 0 (and
+    then g := 0), clip(Δ, Δmin, Δmax) where = 0; θ ← θ − Δ·sign(g); g_prev ← g.
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        eta_minus=0.5,
+        eta_plus=1.2,
+        min_step_size=1e-6,
+        max_step_size=50.0,
+        *,
+        maximize=False,
+        dtype=None,
+    ):
+        del dtype
+        self.learning_rate, self.eta_minus, self.eta_plus = learning_rate, eta_minus, eta_plus
+        self.min_step_size, self.max_step_size, self.maximize = (
+            min_step_size,
+            max_step_size,
+            maximize,
+        )
+
+    def init_leaf(self, p):
+        return np.full_like(p, float(self.learning_rate)), np.zeros_like(p)
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        delta, g_prev = (np.array(x, np.float64) for x in state)
+        g = np.array(-g if self.maximize else g, np.float64)
+        for i in np.ndindex(g.shape):
+            product = g[i] * g_prev[i]
+            if product > 0:
+                delta[i] *= self.eta_plus
+            elif product < 0:
+                delta[i] *= self.eta_minus
+                g[i] = 0.0
+            delta[i] = min(max(delta[i], self.min_step_size), self.max_step_size)
+        return p - delta * np.sign(g), (delta, g)

@@ -723,6 +723,26 @@ ALGORITHMS_LIST = [
         elementwise=False,  # the noise moves an element whose gradient is zero
         loop=Loop("learning_rate=0.002, eta=1e-4, key=0", 4000),
     ),
+    Algorithm(
+        "rprop",
+        gdtx.rprop,
+        refs.Rprop,
+        default=a(0.05),
+        variants={"nondefault_maximize": a(0.05, 0.3, 1.5, 1e-3, 0.2, maximize=True)},
+        # Optax 0.2.8's rprop applies each update one step late: no twin (test_cat_simple.py).
+        torch={
+            "rprop": Torch("Rprop", {"lr": 0.01}, a(0.01)),
+            "rprop_etas_step_sizes": Torch(
+                "Rprop",
+                {"lr": 0.05, "etas": [0.3, 1.5], "step_sizes": [1e-3, 0.2]},
+                a(0.05, 0.3, 1.5, 1e-3, 0.2),
+            ),
+        },
+        dtypes=ALL_DTYPES - {"complex64"},
+        converges=(Converge("quadratic", a(0.1), 200), Converge("rosenbrock", a(0.01), 2000)),
+        loop=Loop("learning_rate=0.01", agrees=False),  # Optax's one-step lag
+        maximize=Torch("Rprop", {"lr": 0.05, "maximize": True}, a(0.05, maximize=True)),
+    ),
 ]
 
 ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}

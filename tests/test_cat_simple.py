@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import gdtx
@@ -30,3 +31,33 @@ def test_noisy_sgd_in_other_dtypes(dtype):
                 x = np.asarray(leaf.astype(jnp.complex64 if dtype == "complex64" else "float32"))
                 assert np.all(np.isfinite(x))
                 assert np.mean(np.abs(x) ** 2) == pytest.approx(t**-0.55, rel=0.08)
+
+
+# ---------------------------------------------------------------------------------------
+# rprop: Optax 0.2.8's applies each update one step late
+
+
+def _updates(tx, grads, params):
+    state = tx.init(params)
+    out = []
+    for g in grads:
+        u, state = tx.update(g, state, params)
+        out.append(np.asarray(u))
+    return np.stack(out)
+
+
+def test_optax_rprop_emits_each_update_one_step_late():
+    """Optax 0.2.8's ``scale_by_rprop`` computes gdtx's step Δ·sign(g) but emits the one it
+    stored at the previous step (zeroed where the sign flips now), so its first update is 0
+    (google-deepmind/optax#1725). With gradients that do not depend on the parameters:
+    Optax's update t = 0 where gdtx's is 0 (a flip), else gdtx's update t − 1."""
+    rng = np.random.default_rng(0)
+    grads = [jnp.asarray(rng.standard_normal(50), jnp.float32) for _ in range(40)]
+    params = jnp.zeros(50)
+    ours = _updates(gdtx.rprop(0.1, 0.4, 1.3, 1e-3, 1.0), grads, params)
+    with jax.numpy_dtype_promotion("standard"):  # Optax is not strict-promotion clean
+        theirs = _updates(optax.rprop(0.1, 0.4, 1.3, 1e-3, 1.0), grads, params)
+    lagged = np.concatenate([np.zeros((1, 50)), ours[:-1]])
+    expected = np.where(ours == 0, 0.0, lagged)
+    np.testing.assert_allclose(theirs, expected, rtol=1e-6, atol=0)
+    assert np.any(ours == 0) and np.any(np.abs(ours - theirs) > 1e-3)  # flips; not equal
