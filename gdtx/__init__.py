@@ -26,6 +26,12 @@ from ._adam import scale_by_adam as scale_by_adam
 from ._adam import scale_by_adamax as scale_by_adamax
 from ._adam import scale_by_amsgrad as scale_by_amsgrad
 from ._adam import scale_by_nadam as scale_by_nadam
+from ._averaging import AsgdRate as AsgdRate
+from ._averaging import AverageState as AverageState
+from ._averaging import PolyakAverage as PolyakAverage
+from ._averaging import asgd as asgd
+from ._averaging import asgd_eval_params as asgd_eval_params
+from ._averaging import polyak_average as polyak_average
 from ._base import Context as Context
 from ._base import EmptyState as EmptyState
 from ._base import OptState as OptState

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from reference import Optimizer, _rate
+from reference import Optimizer, _l2, _rate
 
 
 class SignSGD(Optimizer):
@@ -171,3 +171,39 @@ class Rprop(Optimizer):
                 g[i] = 0.0
             delta[i] = min(max(delta[i], self.min_step_size), self.max_step_size)
         return p - delta * np.sign(g), (delta, g)
+
+
+class ASGD(Optimizer):
+    """Averaged SGD as torch.optim.ASGD (Polyak & Juditsky, 1992; Xu, 2011): with
+    η_t = η₀/(1 + λη₀(t − 1))^a and μ_t = 1/max(1, t − 1 − t₀),
+
+    g ← g + wd·θ; θ ← θ(1 − λη_t) − η_t·g; θ̄ ← θ if μ_t = 1, else θ̄ + μ_t(θ − θ̄).
+    ``self.state[key]`` is θ̄.
+    """
+
+    def __init__(
+        self,
+        learning_rate=1e-2,
+        lambd=1e-4,
+        alpha=0.75,
+        t0=1e6,
+        weight_decay=None,
+        *,
+        maximize=False,
+        ax_dtype=None,
+    ):
+        del ax_dtype
+        self.learning_rate, self.lambd, self.alpha, self.t0 = learning_rate, lambd, alpha, t0
+        self.weight_decay, self.maximize = weight_decay, maximize
+
+    def init_leaf(self, p):
+        return np.array(p, np.float64)
+
+    def update_leaf(self, key, p, g, ax, alpha, t):
+        g = -g if self.maximize else g
+        g = _l2(g, p, self.weight_decay)
+        eta = alpha / (1 + self.lambd * alpha * (t - 1)) ** self.alpha
+        mu = 1 / max(1.0, t - 1 - self.t0)
+        p = p * (1 - self.lambd * eta) - eta * g
+        ax = p.copy() if mu == 1 else ax + mu * (p - ax)
+        return p, ax

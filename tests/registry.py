@@ -743,6 +743,24 @@ ALGORITHMS_LIST = [
         loop=Loop("learning_rate=0.01", agrees=False),  # Optax's one-step lag
         maximize=Torch("Rprop", {"lr": 0.05, "maximize": True}, a(0.05, maximize=True)),
     ),
+    Algorithm(
+        "asgd",
+        gdtx.asgd,
+        refs.ASGD,
+        default=a(0.01),
+        variants={"nondefault": a(0.05, 0.1, 0.6, 20.0, weight_decay=0.01)},
+        torch={
+            "asgd": Torch("ASGD", {"lr": 0.01}, a(0.01)),
+            "asgd_nondefault": Torch(
+                "ASGD",
+                {"lr": 0.05, "lambd": 0.1, "alpha": 0.6, "t0": 20.0, "weight_decay": 0.01},
+                a(0.05, 0.1, 0.6, 20.0, weight_decay=0.01),
+            ),
+        },
+        forms=("nondefault",),
+        converges=(Converge("quadratic", a(0.4), 200), Converge("rosenbrock", a(1e-3), 20000)),
+        maximize=Torch("ASGD", {"lr": 0.05, "maximize": True}, a(0.05, maximize=True)),
+    ),
 ]
 
 ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}

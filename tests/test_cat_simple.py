@@ -8,6 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import reference as ref
+import registry
+from helpers import assert_trees_close, to_f32, trajectory
 
 import gdtx
 
@@ -61,3 +64,42 @@ def test_optax_rprop_emits_each_update_one_step_late():
     expected = np.where(ours == 0, 0.0, lagged)
     np.testing.assert_allclose(theirs, expected, rtol=1e-6, atol=0)
     assert np.any(ours == 0) and np.any(np.abs(ours - theirs) > 1e-3)  # flips; not equal
+
+
+# ---------------------------------------------------------------------------------------
+# asgd: the averaged parameters
+
+
+def _asgd_run():
+    """The registry's ``asgd_nondefault`` case (averaging from t₀ = 20) over its 120 steps:
+    the final state's θ̄, and the float64 reference's."""
+    alg = registry.ALGORITHMS["asgd"]
+    _, state = trajectory(alg.make("nondefault"), to_f32(registry.PARAMS), None, registry.GRADS)
+    reference = alg.make_reference("nondefault")
+    ref.run(reference, registry.PARAMS, registry.GRADS)
+    return gdtx.asgd_eval_params(state), reference.state
+
+
+def test_asgd_eval_params_match_the_reference_and_torch():
+    ours, want = _asgd_run()
+    assert_trees_close(ours, want, rtol=1e-5, what="asgd θ̄")
+    last = {k: v[-1] for k, v in registry.gdtx_path("asgd_nondefault").items()}
+    assert all(np.max(np.abs(ours[k] - last[k])) > 1e-2 for k in last)  # θ̄ is not θ
+    torch = pytest.importorskip("torch")
+    params = {
+        k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32))
+        for k, v in registry.PARAMS.items()
+    }
+    kwargs = registry.ALGORITHMS["asgd"].torch["asgd_nondefault"].kwargs
+    opt = torch.optim.ASGD(list(params.values()), **kwargs)
+    for g in registry.GRADS:
+        for k, p in params.items():
+            p.grad = torch.tensor(g[k], dtype=torch.float32)
+        opt.step()
+    theirs = {k: opt.state[p]["ax"].numpy() for k, p in params.items()}
+    assert_trees_close(ours, theirs, rtol=1e-5, what="asgd θ̄ against torch")
+
+
+def test_asgd_eval_params_needs_one_average():
+    with pytest.raises(ValueError, match="exactly one AverageState"):
+        gdtx.asgd_eval_params(gdtx.sgd(0.1).init(jnp.zeros(2)))
