@@ -145,6 +145,9 @@ from ._packing import packing as packing
 from ._plateau import PlateauState as PlateauState
 from ._plateau import ReduceOnPlateau as ReduceOnPlateau
 from ._plateau import reduce_on_plateau as reduce_on_plateau
+from ._polyak import ScaleByPolyak as ScaleByPolyak
+from ._polyak import polyak_sgd as polyak_sgd
+from ._polyak import scale_by_polyak as scale_by_polyak
 from ._record import Trajectory as Trajectory
 from ._record import record as record
 from ._record import record_many as record_many

@@ -207,3 +207,40 @@ class ASGD(Optimizer):
         p = p * (1 - self.lambd * eta) - eta * g
         ax = p.copy() if mu == 1 else ax + mu * (p - ax)
         return p, ax
+
+
+class PolyakSGD:
+    """SGD with the capped Polyak step (Loizou et al., 2021, SPS_max), in Optax's composition:
+    u = −s_t·g; γ = min((f − f*)/(‖u‖² + ε), γ_max) (0 if ‖u‖² + ε ≤ float32's ε; the gap
+    max(f − f*, 0) for "sps+"); θ ← θ + γu, with ‖u‖ over all leaves.
+
+    ``step(params, grads, value)`` takes the loss f of the step.
+    """
+
+    def __init__(
+        self,
+        max_learning_rate=1.0,
+        scaling=1.0,
+        f_min=0.0,
+        eps=0.0,
+        variant="sps",
+        *,
+        maximize=False,
+    ):
+        self.max_learning_rate, self.scaling, self.f_min = max_learning_rate, scaling, f_min
+        self.eps, self.variant, self.maximize = eps, variant, maximize
+
+    def init(self, params):
+        self.t = 0
+
+    def step(self, params, grads, value):
+        self.t += 1
+        s = _rate(self.scaling, self.t - 1)
+        u = {k: -s * (-g if self.maximize else g) for k, g in grads.items()}
+        norm_sq = sum(float(np.sum(x * x)) for x in u.values())
+        gap = value - self.f_min
+        if self.variant == "sps+":
+            gap = max(gap, 0.0)
+        den = norm_sq + self.eps
+        gamma = 0.0 if den <= np.finfo(np.float32).eps else min(gap / den, self.max_learning_rate)
+        return {k: params[k] + gamma * u[k] for k in params}

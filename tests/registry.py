@@ -763,7 +763,30 @@ ALGORITHMS_LIST = [
     ),
 ]
 
-ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
+VALUE_ALGORITHMS = [
+    # update(..., value=loss) at every step: the shared trajectories feed gradients only, so
+    # these are not in ALGORITHMS_LIST's tables; tests/test_cat_simple.py runs them.
+    Algorithm(
+        "polyak_sgd",
+        gdtx.polyak_sgd,
+        refs.PolyakSGD,
+        default=a(),
+        variants={
+            "sps_plus_schedule": a(
+                0.5, S.exponential_decay(1.0, 10, 0.9), f_min=1.0, eps=1e-3, variant="sps+"
+            ),
+            "maximize": a(0.2, 2.0, f_min=-0.5, maximize=True),
+        },
+        optax_fn=optax.polyak_sgd,
+        optax={"default": SAME, "sps_plus_schedule": SAME},
+        forms=("default",),
+        converges=(Converge("quadratic", a(), 100), Converge("rosenbrock", a(), 5000)),
+        elementwise=False,
+    ),
+]
+"""Algorithms whose ``update`` needs more than the gradients."""
+
+ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in [*ALGORITHMS_LIST, *VALUE_ALGORITHMS]}
 """Name → algorithm."""
 
 # ---------------------------------------------------------------------------------------
