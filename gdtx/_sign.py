@@ -164,7 +164,14 @@ class ScaleByRprop(Transform):
     dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
-        _check_rprop("scale_by_rprop", self)
+        _check_rprop(
+            "scale_by_rprop",
+            self.learning_rate,
+            self.eta_minus,
+            self.eta_plus,
+            self.min_step_size,
+            self.max_step_size,
+        )
 
     def init_state(self, params: Params) -> RpropState:
         step_size = jax.tree.map(
@@ -195,13 +202,12 @@ class ScaleByRprop(Transform):
 scale_by_rprop = ScaleByRprop
 
 
-def _check_rprop(owner: str, tx: Any) -> None:
-    check_range(owner, "learning_rate", tx.learning_rate, 0.0, low_open=True)
-    check_range(owner, "eta_minus", tx.eta_minus, 0.0, 1.0, low_open=True)
-    check_range(owner, "eta_plus", tx.eta_plus, 1.0)
-    check_range(owner, "min_step_size", tx.min_step_size, 0.0)
-    check_range(owner, "max_step_size", tx.max_step_size, 0.0)
-    lo, hi = tx.min_step_size, tx.max_step_size
+def _check_rprop(owner: str, lr: Any, eta_minus: Any, eta_plus: Any, lo: Any, hi: Any) -> None:
+    check_range(owner, "learning_rate", lr, 0.0, low_open=True)
+    check_range(owner, "eta_minus", eta_minus, 0.0, 1.0, low_open=True)
+    check_range(owner, "eta_plus", eta_plus, 1.0)
+    check_range(owner, "min_step_size", lo, 0.0)
+    check_range(owner, "max_step_size", hi, 0.0)
     if isinstance(lo, int | float) and isinstance(hi, int | float) and hi < lo:
         raise ValueError(
             f"{owner}: `max_step_size` must be at least `min_step_size` ({lo!r}), got {hi!r}."
@@ -256,5 +262,6 @@ def rprop(
         raise TypeError(
             "rprop: `learning_rate` is the initial step size Δ₀: a number, not a schedule."
         )
+    _check_rprop("rprop", learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)
     core = ScaleByRprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, dtype)
     return Chain((*sign(maximize), core, Scale(-1.0)), "rprop")
