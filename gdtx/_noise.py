@@ -16,11 +16,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._base import Context, Params, Transform, Updates, hyper
+from ._combine import Chain
 from ._layout import Packed, leaf_sums
+from ._optim import ScalarOrSchedule, lr_block, sign
 from ._tree import elementwise
 from ._validate import check_range
 
-__all__ = ["AddNoise", "AddNoiseState", "ZeroNans", "ZeroNansState", "add_noise", "zero_nans"]
+__all__ = [
+    "AddNoise",
+    "AddNoiseState",
+    "ZeroNans",
+    "ZeroNansState",
+    "add_noise",
+    "noisy_sgd",
+    "zero_nans",
+]
 
 
 class ZeroNansState(NamedTuple):
@@ -204,3 +214,44 @@ def add_noise(eta: Any, gamma: Any, key: Any) -> AddNoise:
         >>> opt = gdtx.chain(gdtx.add_noise(0.01, 0.55, key=jax.random.key(0)), gdtx.sgd(0.1))
     """
     return AddNoise(eta, gamma, key)
+
+
+def noisy_sgd(
+    learning_rate: ScalarOrSchedule,
+    eta: Any = 0.01,
+    gamma: Any = 0.55,
+    key: Any = None,
+    *,
+    maximize: bool = False,
+) -> Chain:
+    """Gradient descent on noisy gradients (Neelakantan et al., 2015, arXiv:1511.06807):
+    θ ← θ − α(g + σ_t ξ), ξ ~ N(0, I), σ_t² = η / t^γ.
+
+    The chain: ``chain(add_noise(η, γ, key), scale_by_learning_rate(α))``; see
+    :class:`AddNoise`, which draws Optax's noise key for key. η = 0.01 (of the paper's
+    {0.01, 0.3, 1}) and γ = 0.55 are the paper's and Optax's defaults. ``key`` is
+    required: Optax 0.2.8 warns and uses 0 without one.
+
+    Args:
+        learning_rate: α ≥ 0, a number or a schedule.
+        eta: η ≥ 0, the noise variance at the first step.
+        gamma: γ ≥ 0, the decay exponent of the variance.
+        key: an integer seed, a ``jax.random.key`` or a raw ``PRNGKey``.
+        maximize: ascend instead of descend: g ← −g first (torch's ``maximize``).
+
+    Returns:
+        The optimizer.
+
+    Example:
+        >>> import jax.numpy as jnp, gdtx
+        >>> opt = gdtx.noisy_sgd(0.1, eta=0.0, key=0)  # η = 0: plain SGD
+        >>> params = jnp.array([1.0])
+        >>> opt.update(jnp.array([2.0]), opt.init(params))[0]
+        Array([-0.2], dtype=float32)
+    """
+    lr = lr_block("noisy_sgd", learning_rate)
+    check_range("noisy_sgd", "eta", eta, 0.0)
+    check_range("noisy_sgd", "gamma", gamma, 0.0)
+    if key is None:
+        raise TypeError("noisy_sgd: `key` is required (an integer seed or a jax.random key).")
+    return Chain((*sign(maximize), AddNoise(eta, gamma, key), lr), "noisy_sgd")

@@ -34,6 +34,7 @@ import optax
 import reference as ref
 import reference_cat_adam as ref_adam
 import reference_cat_layer as ref_layer
+import reference_cat_simple as refs
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
 
 import gdtx
@@ -934,9 +935,160 @@ ALGORITHMS_LIST = [
         converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
         # No Optax loop: Optax has it as optax.contrib.{name}, not optax.{name}.
     ),
+    Algorithm(
+        "sign_sgd",
+        gdtx.sign_sgd,
+        refs.SignSGD,
+        default=a(0.01),
+        variants={"schedule_maximize": a(WARMUP_COSINE, maximize=True)},
+        optax_fn=optax.sign_sgd,
+        optax={"default": SAME},
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.3, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.003, 10000)), 10000),
+        ),
+        loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.003, 6000)", 6000),
+    ),
+    Algorithm(
+        "signum",
+        gdtx.signum,
+        refs.Signum,
+        default=a(0.01),
+        variants={"beta_schedule": a(WARMUP_COSINE, 0.5)},
+        optax_fn=optax.signum,
+        optax={"default": SAME, "beta_schedule": SAME},
+        converges=(
+            Converge("quadratic", a(S.cosine_decay_schedule(0.3, 500)), 500),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+        loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.02, 2000)"),
+    ),
+    Algorithm(
+        "optimistic_gradient_descent",
+        gdtx.optimistic_gradient_descent,
+        refs.OptimisticGD,
+        default=a(0.05),
+        variants={"alpha_beta_schedule": a(WARMUP_COSINE, 0.5, 2.0)},
+        optax_fn=optax.optimistic_gradient_descent,
+        optax={"default": SAME, "alpha_beta_schedule": SAME},
+        converges=(
+            Converge("quadratic", a(0.1), 300),
+            Converge("rosenbrock", a(5e-4), 15000),
+        ),
+    ),
+    # Optax's optimistic_adam is deprecated (it warns) and defaults to nesterov=True: the
+    # twins are optimistic_adam_v2 with alpha = α, beta = o and a unit learning rate.
+    Algorithm(
+        "optimistic_adam",
+        gdtx.optimistic_adam,
+        refs.OptimisticAdam,
+        default=a(0.01),
+        variants={
+            "optimism": a(0.01, 0.05, 0.8, 0.99, 1e-6, eps_root=1e-8),
+            "nesterov_schedule": a(EXPONENTIAL, nesterov=True),
+        },
+        optax={
+            "default": lambda: optax.optimistic_adam_v2(0.01, nesterov=False),
+            "optimism": lambda: optax.optimistic_adam_v2(
+                1.0,
+                alpha=0.01,
+                beta=0.05,
+                b1=0.8,
+                b2=0.99,
+                eps=1e-6,
+                eps_root=1e-8,
+                nesterov=False,
+            ),
+            "nesterov_schedule": lambda: optax.optimistic_adam_v2(
+                EXPONENTIAL.build(optax), nesterov=True
+            ),
+        },
+        forms=("default", "nesterov_schedule"),
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+    ),
+    Algorithm(
+        "noisy_sgd",
+        gdtx.noisy_sgd,
+        refs.NoisySGD,
+        default=a(0.05, key=0),
+        variants={
+            "schedule": a(WARMUP_COSINE, 0.3, 0.6, 7),
+            "maximize": a(0.05, 1.0, key=3, maximize=True),
+        },
+        optax_fn=optax.noisy_sgd,
+        optax={"default": SAME, "schedule": SAME},
+        # The noise is drawn in each leaf's dtype (as Optax's): other numbers in other
+        # dtypes, so those run in test_cat_simple.py rather than against float32 runs here.
+        dtypes=frozenset({"float32"}),
+        converges=(Converge("quadratic", a(0.4, 1e-4, key=0), 200),),
+        elementwise=False,  # the noise moves an element whose gradient is zero
+        loop=Loop("learning_rate=0.002, eta=1e-4, key=0", 4000),
+    ),
+    Algorithm(
+        "rprop",
+        gdtx.rprop,
+        refs.Rprop,
+        default=a(0.05),
+        variants={"nondefault_maximize": a(0.05, 0.3, 1.5, 1e-3, 0.2, maximize=True)},
+        # Optax 0.2.8's rprop applies each update one step late: no twin (test_cat_simple.py).
+        torch={
+            "rprop": Torch("Rprop", {"lr": 0.01}, a(0.01)),
+            "rprop_etas_step_sizes": Torch(
+                "Rprop",
+                {"lr": 0.05, "etas": [0.3, 1.5], "step_sizes": [1e-3, 0.2]},
+                a(0.05, 0.3, 1.5, 1e-3, 0.2),
+            ),
+        },
+        dtypes=ALL_DTYPES - {"complex64"},
+        converges=(Converge("quadratic", a(0.1), 200), Converge("rosenbrock", a(0.01), 2000)),
+        loop=Loop("learning_rate=0.01", agrees=False),  # Optax's one-step lag
+        maximize=Torch("Rprop", {"lr": 0.05, "maximize": True}, a(0.05, maximize=True)),
+    ),
+    Algorithm(
+        "asgd",
+        gdtx.asgd,
+        refs.ASGD,
+        default=a(0.01),
+        variants={"nondefault": a(0.05, 0.1, 0.6, 20.0, weight_decay=0.01)},
+        torch={
+            "asgd": Torch("ASGD", {"lr": 0.01}, a(0.01)),
+            "asgd_nondefault": Torch(
+                "ASGD",
+                {"lr": 0.05, "lambd": 0.1, "alpha": 0.6, "t0": 20.0, "weight_decay": 0.01},
+                a(0.05, 0.1, 0.6, 20.0, weight_decay=0.01),
+            ),
+        },
+        forms=("nondefault",),
+        converges=(Converge("quadratic", a(0.4), 200), Converge("rosenbrock", a(1e-3), 20000)),
+        maximize=Torch("ASGD", {"lr": 0.05, "maximize": True}, a(0.05, maximize=True)),
+    ),
 ]
 
-ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
+
+VALUE_ALGORITHMS = [
+    # update(..., value=loss) at every step: the shared trajectories feed gradients only, so
+    # these are not in ALGORITHMS_LIST's tables; tests/test_cat_simple.py runs them.
+    Algorithm(
+        "polyak_sgd",
+        gdtx.polyak_sgd,
+        refs.PolyakSGD,
+        default=a(),
+        variants={
+            "sps_plus_schedule": a(
+                0.5, S.exponential_decay(1.0, 10, 0.9), f_min=1.0, eps=1e-3, variant="sps+"
+            ),
+            "maximize": a(0.2, 2.0, f_min=-0.5, maximize=True),
+        },
+        optax_fn=optax.polyak_sgd,
+        optax={"default": SAME, "sps_plus_schedule": SAME},
+        forms=("default",),
+        converges=(Converge("quadratic", a(), 100), Converge("rosenbrock", a(), 5000)),
+        elementwise=False,
+    ),
+]
+"""Algorithms whose ``update`` needs more than the gradients."""
+
+ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in [*ALGORITHMS_LIST, *VALUE_ALGORITHMS]}
 """Name → algorithm."""
 
 # ---------------------------------------------------------------------------------------

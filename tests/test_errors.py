@@ -35,6 +35,18 @@ import gdtx
         (lambda: gdtx.fromage(0.1, min_norm=-1.0), r"fromage: `min_norm` must lie in \[0.0"),
         (lambda: gdtx.sm3(0.1, momentum=1.0), r"sm3: `momentum` must lie in \[0.0, 1.0\)"),
         (lambda: gdtx.scale_by_sm3(eps=-1.0), r"scale_by_sm3: `eps` must lie in \[0.0"),
+        (lambda: gdtx.signum(0.1, beta=1.0), r"signum: `beta` must lie in \[0.0, 1.0\)"),
+        (lambda: gdtx.optimistic_gradient_descent(0.1, beta=-1.0), "optimistic_gradient_descent"),
+        (
+            lambda: gdtx.optimistic_adam(gdtx.cosine_decay_schedule(0.1, 10), optimism=0.1),
+            "an explicit `optimism` needs a constant `learning_rate`",
+        ),
+        (lambda: gdtx.noisy_sgd(0.1, eta=-1.0, key=0), r"noisy_sgd: `eta` must lie in"),
+        (lambda: gdtx.rprop(0.0), r"rprop: `learning_rate` must lie in \(0.0, inf\]"),
+        (lambda: gdtx.rprop(0.1, eta_plus=0.9), r"rprop: `eta_plus` must lie in \[1.0, inf\]"),
+        (lambda: gdtx.rprop(0.1, min_step_size=1.0, max_step_size=0.5), "at least `min_step"),
+        (lambda: gdtx.asgd(0.1, t0=-1.0), r"asgd: `t0` must lie in"),
+        (lambda: gdtx.polyak_sgd(scaling=-1.0), r"polyak_sgd: `scaling` must lie in"),
         (
             lambda: gdtx.warmup_cosine_decay_schedule(0.0, 1.0, 10, 5),
             "`decay_steps` must exceed `warmup_steps`",
@@ -43,6 +55,19 @@ import gdtx
 )
 def test_bad_hyperparameters_raise_value_error(build, pattern):
     with pytest.raises(ValueError, match=pattern):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("build", "pattern"),
+    [
+        (lambda: gdtx.noisy_sgd(0.1), "noisy_sgd: `key` is required"),
+        (lambda: gdtx.rprop(gdtx.cosine_decay_schedule(0.1, 10)), "rprop: `learning_rate` is"),
+        (lambda: gdtx.asgd(gdtx.cosine_decay_schedule(0.1, 10)), "asgd: `learning_rate` is"),
+    ],
+)
+def test_missing_key_or_a_schedule_where_a_number_is_needed_raise_type_error(build, pattern):
+    with pytest.raises(TypeError, match=pattern):
         build()
 
 
