@@ -160,6 +160,12 @@ from ._scale import scale as scale
 from ._scale import scale_by_learning_rate as scale_by_learning_rate
 from ._scale import scale_by_schedule as scale_by_schedule
 from ._scale import scale_by_trust_ratio as scale_by_trust_ratio
+from ._schedule_free import ScheduleFree as ScheduleFree
+from ._schedule_free import ScheduleFreeState as ScheduleFreeState
+from ._schedule_free import schedule_free as schedule_free
+from ._schedule_free import schedule_free_adamw as schedule_free_adamw
+from ._schedule_free import schedule_free_eval_params as schedule_free_eval_params
+from ._schedule_free import schedule_free_sgd as schedule_free_sgd
 from ._schedules import Schedule as Schedule
 from ._schedules import as_schedule as as_schedule
 from ._schedules import constant_schedule as constant_schedule

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import reference as ref
+import reference_cat_contrib as refc
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
 
 import gdtx
@@ -632,6 +633,44 @@ ALGORITHMS_LIST = [
             Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
         ),
         loop=Loop("learning_rate={lib}.cosine_decay_schedule(0.02, 2000)"),
+    ),
+    Algorithm(
+        "schedule_free_sgd",
+        gdtx.schedule_free_sgd,
+        refc.schedule_free_sgd,
+        default=a(0.05),
+        variants={"warmup_decay": a(0.1, warmup_steps=10, b1=0.8, weight_decay=0.05)},
+        optax_fn=optax.contrib.schedule_free_sgd,
+        optax={"default": SAME, "warmup_decay": SAME},
+        forms=("default",),
+        converges=(
+            Converge("quadratic", a(0.2), 300),
+            Converge("rosenbrock", a(1e-3, b1=0.95), 5000),
+        ),
+    ),
+    Algorithm(
+        "schedule_free_adamw",
+        gdtx.schedule_free_adamw,
+        refc.schedule_free_adamw,
+        default=a(0.01),
+        variants={
+            "nondefault": a(
+                0.02,
+                warmup_steps=15,
+                b1=0.95,
+                b2=0.99,
+                eps=1e-6,
+                weight_decay=0.1,
+                weight_lr_power=1.0,
+            )
+        },
+        optax_fn=optax.contrib.schedule_free_adamw,
+        optax={"default": SAME, "nondefault": SAME},
+        forms=("default",),
+        converges=(
+            Converge("quadratic", a(0.5), 300),
+            Converge("rosenbrock", a(0.05, warmup_steps=100), 3000),
+        ),
     ),
 ]
 

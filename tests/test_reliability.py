@@ -83,6 +83,7 @@ def _elementwise_optax_pairs():
     for name, (alg, key) in registry.optax_cases().items():
         args = alg.args(key)
         scheduled = any(isinstance(v, registry.Sched) for v in args.args[:1])
+        scheduled = scheduled or args.kwargs.get("warmup_steps") is not None
         if alg.elementwise and not scheduled and "mask" not in args.kwargs:
             out[name] = (lambda alg=alg, key=key: alg.make(key), alg.optax_twin(key))
     return out

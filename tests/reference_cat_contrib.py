@@ -1,0 +1,99 @@
+"""Float64 NumPy references for the algorithms of Optax's contrib (and Optax's lookahead),
+written from the papers' equations, in the conventions of tests/reference.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from reference import Optimizer, Tree, _rate
+
+
+def _warmup(learning_rate: float, warmup_steps: int | None) -> Any:
+    """α(count) = α·min(count/warmup_steps, 1), or the constant α without warm-up."""
+    if warmup_steps is None:
+        return learning_rate
+    return lambda count: learning_rate * min(count / warmup_steps, 1.0)
+
+
+class ScheduleFree(Optimizer):
+    """Schedule-Free SGD and AdamW (Defazio et al., 2024, arXiv:2405.15682, Algorithm 1).
+
+    With the base direction d (g + λy for SGD; g/(√v̂ + ε) + λy for AdamW, where
+    v ← β₂v + (1 − β₂)g², v̂ = v/(1 − β₂ᵗ)):
+    z ← z − α_{t−1}d; α_max ← max(α_max, α_t); w_t = α_maxᵖ; c = w_t/Σᵢ wᵢ;
+    x ← (1 − c)x + cz; y ← β₁x + (1 − β₁)z; the parameters are y, x and z start at θ₀.
+    The averaging weight reads the schedule at t and the step at t − 1 (Optax's
+    convention; the paper uses one α_t for both).
+    """
+
+    def __init__(
+        self,
+        learning_rate: float,
+        warmup_steps: int | None = None,
+        b1: float = 0.9,
+        weight_decay: float | None = None,
+        weight_lr_power: float = 2.0,
+        *,
+        adam: bool = False,
+        b2: float = 0.999,
+        eps: float = 1e-8,
+    ) -> None:
+        self.learning_rate = _warmup(learning_rate, warmup_steps)
+        self.b1, self.wd, self.power = b1, weight_decay or 0.0, weight_lr_power
+        self.adam, self.b2, self.eps = adam, b2, eps
+
+    def init(self, params: Tree) -> None:
+        super().init(params)
+        self.max_lr, self.weight_sum = 0.0, 0.0
+
+    def init_leaf(self, p):
+        return {"x": p.copy(), "z": p.copy(), "v": np.zeros_like(p)}
+
+    def step(self, params: Tree, grads: Tree) -> Tree:
+        self.max_lr = max(self.max_lr, _rate(self.learning_rate, self.t + 1))
+        w = self.max_lr**self.power
+        self.weight_sum += w
+        self.c = w / self.weight_sum if self.weight_sum > 0 else 0.0
+        return super().step(params, grads)
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        y, s = p, state  # the parameters are y
+        if self.adam:
+            v = self.b2 * s["v"] + (1 - self.b2) * g * g
+            d = g / (np.sqrt(v / (1 - self.b2**t)) + self.eps) + self.wd * y
+        else:
+            v, d = s["v"], g + self.wd * y
+        z = s["z"] - alpha * d
+        x = (1 - self.c) * s["x"] + self.c * z
+        return self.b1 * x + (1 - self.b1) * z, {"x": x, "z": z, "v": v}
+
+
+def schedule_free_sgd(
+    learning_rate=1.0,
+    warmup_steps=None,
+    b1=0.9,
+    weight_decay=None,
+    weight_lr_power=2.0,
+    state_dtype=None,
+    maximize=False,
+) -> ScheduleFree:
+    del state_dtype, maximize
+    return ScheduleFree(learning_rate, warmup_steps, b1, weight_decay, weight_lr_power)
+
+
+def schedule_free_adamw(
+    learning_rate=0.0025,
+    warmup_steps=None,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    weight_decay=0.0,
+    weight_lr_power=2.0,
+    state_dtype=None,
+    maximize=False,
+) -> ScheduleFree:
+    del state_dtype, maximize
+    opt = ScheduleFree(learning_rate, warmup_steps, b1, weight_decay, weight_lr_power)
+    opt.adam, opt.b2, opt.eps = True, b2, eps
+    return opt

@@ -1,0 +1,73 @@
+"""What the registry's gradient-sequence harness cannot express for the algorithms of Optax's
+contrib: schedule-free evaluation parameters, lookahead's slow weights, SAM's adversarial
+steps and Sophia's Hessian estimates, each against its float64 reference
+(tests/reference_cat_contrib.py) and its Optax twin."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import reference_cat_contrib as refc
+from helpers import assert_trees_close, run_gdtx, to_f32
+from registry import GRADS, PARAMS
+
+import gdtx
+
+# ---------------------------------------------------------------------------------------
+# Schedule-Free: x = (y − (1 − β₁)z)/β₁
+
+
+SF_CASES = {
+    "sgd": (
+        lambda: gdtx.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.05),
+        lambda: refc.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.05),
+        lambda: optax.contrib.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.05),
+    ),
+    "adamw": (
+        lambda: gdtx.schedule_free_adamw(0.02, warmup_steps=15, b1=0.95, weight_decay=0.1),
+        lambda: refc.schedule_free_adamw(0.02, warmup_steps=15, b1=0.95, weight_decay=0.1),
+        lambda: optax.contrib.schedule_free_adamw(0.02, warmup_steps=15, b1=0.95, weight_decay=0.1),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SF_CASES))
+def test_schedule_free_eval_params_match_reference_and_optax(name):
+    ours, reference, theirs = SF_CASES[name]
+    grads = GRADS[:60]
+    path, state = run_gdtx(ours(), PARAMS, grads)
+    x = gdtx.schedule_free_eval_params(state, path[-1])
+
+    ref = reference()
+    ref_params = {k: np.array(v) for k, v in PARAMS.items()}
+    ref.init(ref_params)
+    for g in grads:
+        ref_params = ref.step(ref_params, g)
+    want = {k: s["x"] for k, s in ref.state.items()}
+    assert_trees_close(x, want, rtol=1e-5, what=f"{name} x vs reference")
+    assert max(float(np.max(np.abs(want[k] - path[-1][k]))) for k in want) > 1e-3  # x ≠ y
+
+    with jax.numpy_dtype_promotion("standard"):
+        tx = theirs()
+        params = to_f32(PARAMS)
+        opt_state = tx.init(params)
+        for g in grads:
+            updates, opt_state = tx.update(to_f32(g), opt_state, params)
+            params = optax.apply_updates(params, updates)
+        x_optax = optax.contrib.schedule_free_eval_params(opt_state, params)
+    assert_trees_close(x, x_optax, rtol=1e-5, what=f"{name} x vs Optax")
+
+
+def test_schedule_free_eval_params_needs_a_schedule_free_state():
+    state = gdtx.adam(0.1).init({"w": jnp.ones(2)})
+    with pytest.raises(ValueError, match=r"exactly one ScheduleFreeState.*found 0"):
+        gdtx.schedule_free_eval_params(state, {"w": jnp.ones(2)})
+
+
+def test_schedule_free_needs_params():
+    opt = gdtx.schedule_free_sgd(0.1)
+    with pytest.raises(ValueError, match="reads the parameters"):
+        opt.update(jnp.ones(2), opt.init(jnp.ones(2)))
