@@ -84,6 +84,11 @@ from ._layout import leaf_norms as leaf_norms
 from ._layout import leaf_rms as leaf_rms
 from ._layout import leaf_sums as leaf_sums
 from ._layout import scale_leaves as scale_leaves
+from ._lookahead import Lookahead as Lookahead
+from ._lookahead import LookaheadParams as LookaheadParams
+from ._lookahead import LookaheadState as LookaheadState
+from ._lookahead import lookahead as lookahead
+from ._lookahead import lookahead_slow_params as lookahead_slow_params
 from ._matrix import is_matrix as is_matrix
 from ._matrix import map_matrices as map_matrices
 from ._matrix import map_stacked as map_stacked

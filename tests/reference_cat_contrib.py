@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from reference import Optimizer, Tree, _rate
+from reference import SGD, Adam, Optimizer, Tree, _rate
 
 
 def _warmup(learning_rate: float, warmup_steps: int | None) -> Any:
@@ -97,3 +97,34 @@ def schedule_free_adamw(
     opt = ScheduleFree(learning_rate, warmup_steps, b1, weight_decay, weight_lr_power)
     opt.adam, opt.b2, opt.eps = True, b2, eps
     return opt
+
+
+class Lookahead:
+    """Lookahead (Zhang et al., 2019, arXiv:1907.08610, Algorithm 1) around a reference
+    optimizer: the parameters are the fast weights φ, θ₀ = φ₀. Each step is the fast
+    optimizer's; after every k-th step θ ← θ + α(φ − θ) and φ ← θ (and, with
+    ``reset_state``, the fast optimizer restarts: fresh state, t from 1)."""
+
+    def __init__(self, fast, sync_period, slow_step_size, reset_state=False):
+        self.fast, self.k, self.alpha, self.reset = fast, sync_period, slow_step_size, reset_state
+
+    def init(self, params: Tree) -> None:
+        self.fast.init(params)
+        self.slow = {k: v.copy() for k, v in params.items()}
+        self.t = 0
+
+    def step(self, params: Tree, grads: Tree) -> Tree:
+        self.t += 1
+        phi = self.fast.step(params, grads)
+        if self.t % self.k:
+            return phi
+        self.slow = {k: self.slow[k] + self.alpha * (phi[k] - self.slow[k]) for k in phi}
+        if self.reset:
+            self.fast.init(self.slow)
+        return {k: v.copy() for k, v in self.slow.items()}
+
+
+def lookahead(learning_rate, sync_period=5, slow_step_size=0.5, reset_state=False, fast="adam"):
+    """Lookahead around Adam(α), or SGD(α) with heavy-ball momentum 0.9."""
+    inner = Adam(learning_rate) if fast == "adam" else SGD(learning_rate, 0.9)
+    return Lookahead(inner, sync_period, slow_step_size, reset_state)

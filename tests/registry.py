@@ -237,6 +237,19 @@ class Algorithm:
         return f"{self.build.__name__}({self.args(key)!r})"
 
 
+def lookahead(
+    learning_rate: Any,
+    sync_period: int = 5,
+    slow_step_size: Any = 0.5,
+    reset_state: bool = False,
+    fast: str = "adam",
+) -> gdtx.Transform:
+    """``gdtx.lookahead`` around ``gdtx.adam(learning_rate)`` (``fast="adam"``) or
+    ``gdtx.sgd(learning_rate, momentum=0.9)`` (``fast="sgd"``)."""
+    inner = gdtx.adam(learning_rate) if fast == "adam" else gdtx.sgd(learning_rate, 0.9)
+    return gdtx.lookahead(inner, sync_period, slow_step_size, reset_state)
+
+
 ALGORITHMS_LIST = [
     Algorithm(
         "sgd",
@@ -670,6 +683,24 @@ ALGORITHMS_LIST = [
         converges=(
             Converge("quadratic", a(0.5), 300),
             Converge("rosenbrock", a(0.05, warmup_steps=100), 3000),
+        ),
+    ),
+    # Lookahead around Adam (and SGD with momentum): Optax's lookahead takes LookaheadParams,
+    # which a run on plain parameters cannot feed; tests/test_contrib.py checks it against
+    # Optax on the same gradients.
+    Algorithm(
+        "lookahead",
+        lookahead,
+        refc.lookahead,
+        default=a(0.01),
+        variants={
+            "reset_state": a(0.02, 3, 0.3, reset_state=True),
+            "sgd": a(0.01, 4, 0.8, fast="sgd"),
+        },
+        forms=("default", "reset_state"),
+        converges=(
+            Converge("quadratic", a(0.3), 400),
+            Converge("rosenbrock", a(0.05), 3000),
         ),
     ),
 ]

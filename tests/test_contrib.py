@@ -71,3 +71,62 @@ def test_schedule_free_needs_params():
     opt = gdtx.schedule_free_sgd(0.1)
     with pytest.raises(ValueError, match="reads the parameters"):
         opt.update(jnp.ones(2), opt.init(jnp.ones(2)))
+
+
+# ---------------------------------------------------------------------------------------
+# Lookahead: Optax's form (LookaheadParams) against optax.lookahead, both weights
+
+
+LOOKAHEAD_CASES = {
+    "adam": (lambda: gdtx.adam(0.02), lambda: optax.adam(0.02), 3, 0.4, False),
+    "adam_reset": (lambda: gdtx.adam(0.02), lambda: optax.adam(0.02), 4, 0.6, True),
+    "sgd_momentum": (lambda: gdtx.sgd(0.01, 0.9), lambda: optax.sgd(0.01, 0.9), 5, 0.5, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOKAHEAD_CASES))
+def test_lookahead_with_lookahead_params_matches_optax(name):
+    ours, theirs, k, alpha, reset = LOOKAHEAD_CASES[name]
+    opt = gdtx.lookahead(ours(), k, alpha, reset_state=reset)
+    params = gdtx.LookaheadParams.init_synced(to_f32(PARAMS))
+    state = opt.init(params)
+    update = jax.jit(opt.update)
+    with jax.numpy_dtype_promotion("standard"):
+        tx = optax.lookahead(theirs(), k, alpha, reset_state=reset)
+        o_params = optax.LookaheadParams.init_synced(to_f32(PARAMS))
+        o_state = tx.init(o_params)
+        o_update = jax.jit(tx.update)
+    # Plain parameters: the fast weights, the slow ones in the state.
+    plain_opt = gdtx.lookahead(ours(), k, alpha, reset_state=reset)
+    plain = to_f32(PARAMS)
+    plain_state = plain_opt.init(plain)
+    plain_update = jax.jit(plain_opt.update)
+    for g in GRADS[:40]:
+        g = to_f32(g)
+        updates, state = update(g, state, params)
+        assert isinstance(updates, gdtx.LookaheadParams)
+        params = gdtx.apply_updates(params, updates)
+        with jax.numpy_dtype_promotion("standard"):
+            o_updates, o_state = o_update(g, o_state, o_params)
+            o_params = optax.apply_updates(o_params, o_updates)
+        updates, plain_state = plain_update(g, plain_state, plain)
+        plain = gdtx.apply_updates(plain, updates)
+    assert_trees_close(params.fast, o_params.fast, what=f"{name} fast")
+    assert_trees_close(params.slow, o_params.slow, what=f"{name} slow")
+    assert_trees_close(plain, o_params.fast, what=f"{name} plain fast")
+    assert_trees_close(gdtx.lookahead_slow_params(plain_state), o_params.slow, what=name)
+    assert max(float(np.max(np.abs(params.slow[k] - PARAMS[k]))) for k in PARAMS) > 1e-3
+
+
+def test_lookahead_slow_params_needs_plain_parameters():
+    opt = gdtx.lookahead(gdtx.sgd(0.1), 2, 0.5)
+    state = opt.init(gdtx.LookaheadParams.init_synced(jnp.ones(2)))
+    with pytest.raises(ValueError, match="exactly one LookaheadState with slow weights"):
+        gdtx.lookahead_slow_params(state)
+
+
+def test_lookahead_checks_its_arguments():
+    with pytest.raises(ValueError, match="lookahead: `sync_period`"):
+        gdtx.lookahead(gdtx.sgd(0.1), 0, 0.5)
+    with pytest.raises(ValueError, match="lookahead: `slow_step_size`"):
+        gdtx.lookahead(gdtx.sgd(0.1), 2, 1.5)
