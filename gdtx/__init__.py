@@ -138,6 +138,10 @@ from ._packing import packing as packing
 from ._plateau import PlateauState as PlateauState
 from ._plateau import ReduceOnPlateau as ReduceOnPlateau
 from ._plateau import reduce_on_plateau as reduce_on_plateau
+from ._prodigy import ProdigyState as ProdigyState
+from ._prodigy import ScaleByProdigy as ScaleByProdigy
+from ._prodigy import prodigy as prodigy
+from ._prodigy import scale_by_prodigy as scale_by_prodigy
 from ._record import Trajectory as Trajectory
 from ._record import record as record
 from ._record import record_many as record_many

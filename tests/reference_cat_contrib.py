@@ -128,3 +128,59 @@ def lookahead(learning_rate, sync_period=5, slow_step_size=0.5, reset_state=Fals
     """Lookahead around Adam(α), or SGD(α) with heavy-ball momentum 0.9."""
     inner = Adam(learning_rate) if fast == "adam" else SGD(learning_rate, 0.9)
     return Lookahead(inner, sync_period, slow_step_size, reset_state)
+
+
+class Prodigy:
+    """Prodigy (Mishchenko & Defazio, 2023, arXiv:2306.06101, Algorithm 3, Adam form, as
+    the authors' code runs it).
+
+    η = α_t·d·√(1 − β₂ᵗ)/(1 − β₁ᵗ); m ← β₁m + (1 − β₁)dg; v ← β₂v + (1 − β₂)d²g²;
+    r ← β₃r + (1 − β₃)η·d·⟨g, x₀ − x⟩; s ← β₃s + (1 − β₃)η·d·g (d·d·g with the
+    safeguard); d' = max(d, c·r/‖s‖₁); x ← x − η(m/(√v + d'ε) + λx); sums over all leaves.
+    The (1 − β₃) factor is the paper's; the authors' code drops it (and divides by d₀),
+    which the ratio r/‖s‖₁ does not see.
+    """
+
+    def __init__(
+        self,
+        learning_rate=1.0,
+        betas=(0.9, 0.999),
+        beta3=None,
+        eps=1e-8,
+        estim_lr0=1e-6,
+        estim_lr_coef=1.0,
+        weight_decay=0.0,
+        safeguard_warmup=False,
+        maximize=False,
+    ):
+        del maximize
+        self.learning_rate, (self.b1, self.b2) = learning_rate, betas
+        self.b3 = np.sqrt(self.b2) if beta3 is None else beta3
+        self.eps, self.d0, self.coef = eps, estim_lr0, estim_lr_coef
+        self.wd, self.safeguard = weight_decay, safeguard_warmup
+
+    def init(self, params: Tree) -> None:
+        self.t, self.d, self.r = 0, self.d0, 0.0
+        self.x0 = {k: v.copy() for k, v in params.items()}
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.s = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def step(self, params: Tree, grads: Tree) -> Tree:
+        self.t += 1
+        t, d, b1, b2, b3 = self.t, self.d, self.b1, self.b2, self.b3
+        eta = _rate(self.learning_rate, t - 1) * d * np.sqrt(1 - b2**t) / (1 - b1**t)
+        inner = sum(float(np.sum(grads[k] * (self.x0[k] - params[k]))) for k in params)
+        w = d * d if self.safeguard else eta * d
+        for k, g in grads.items():
+            self.m[k] = b1 * self.m[k] + (1 - b1) * d * g
+            self.v[k] = b2 * self.v[k] + (1 - b2) * d * d * g * g
+            self.s[k] = b3 * self.s[k] + (1 - b3) * w * g
+        self.r = b3 * self.r + (1 - b3) * eta * d * inner
+        norm_s = sum(float(np.sum(np.abs(s))) for s in self.s.values())
+        if norm_s > 0:
+            self.d = max(d, self.coef * self.r / norm_s)
+        return {
+            k: p - eta * (self.m[k] / (np.sqrt(self.v[k]) + self.d * self.eps) + self.wd * p)
+            for k, p in params.items()
+        }
