@@ -153,6 +153,11 @@ from ._rms import scale_by_adadelta as scale_by_adadelta
 from ._rms import scale_by_rms as scale_by_rms
 from ._rms import scale_by_rss as scale_by_rss
 from ._rms import scale_by_step_rms as scale_by_step_rms
+from ._sam import SAM as SAM
+from ._sam import Normalize as Normalize
+from ._sam import SAMState as SAMState
+from ._sam import normalize as normalize
+from ._sam import sam as sam
 from ._scale import AddDecayedWeights as AddDecayedWeights
 from ._scale import Clip as Clip
 from ._scale import ClipByBlockRms as ClipByBlockRms

@@ -184,3 +184,39 @@ class Prodigy:
             k: p - eta * (self.m[k] / (np.sqrt(self.v[k]) + self.d * self.eps) + self.wd * p)
             for k, p in params.items()
         }
+
+
+class SAM:
+    """SAM (Foret et al., 2021, arXiv:2010.01412, Algorithm 1) in Optax's transparent form:
+    over a period of k steps from the true weights w, the first k − 1 steps climb,
+    θ ← θ + ρ·d with d the adversarial optimizer's direction for g/‖g‖ (plain g/‖g‖ for
+    SGD without momentum: the paper's ε), and the k-th sets θ ← O(w; g), the outer
+    optimizer's step from w with the gradient taken at θ. With ``reset_state`` the
+    adversarial optimizer restarts each period."""
+
+    def __init__(self, outer, adversary, sync_period=2, reset_state=True):
+        self.outer, self.adv, self.k, self.reset = outer, adversary, sync_period, reset_state
+
+    def init(self, params: Tree) -> None:
+        self.outer.init(params)
+        self.adv.init(params)
+        self.t = 0
+
+    def step(self, params: Tree, grads: Tree) -> Tree:
+        self.t += 1
+        phase = (self.t - 1) % self.k
+        if phase == 0:
+            self.w = {k: v.copy() for k, v in params.items()}
+        if phase < self.k - 1:
+            norm = np.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+            moved = self.adv.step(params, {k: g / norm for k, g in grads.items()})
+            return {k: 2 * params[k] - moved[k] for k in params}  # θ − (A's step)
+        if self.reset:
+            self.adv.init(params)
+        return self.outer.step(self.w, grads)
+
+
+def sam(rho, learning_rate, sync_period=2, reset_state=True, outer="sgd", adv_momentum=None):
+    """SAM with outer SGD(α) or Adam(α) and adversarial normalized SGD(ρ) (with momentum)."""
+    opt = SGD(learning_rate) if outer == "sgd" else Adam(learning_rate)
+    return SAM(opt, SGD(rho, adv_momentum), sync_period, reset_state)

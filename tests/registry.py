@@ -250,6 +250,31 @@ def lookahead(
     return gdtx.lookahead(inner, sync_period, slow_step_size, reset_state)
 
 
+def sam(
+    rho: Any,
+    learning_rate: Any,
+    sync_period: int = 2,
+    reset_state: bool = True,
+    outer: str = "sgd",
+    adv_momentum: Any = None,
+    lib: Any = gdtx,
+) -> Any:
+    """SAM with outer ``sgd(α)`` or ``adam(α)`` and adversarial ``chain(normalize(), sgd(ρ,
+    adv_momentum))``, in gdtx (or, with ``lib=optax``, Optax's contrib). ρ comes first: the
+    first step is the adversarial one, so ρ is what a test changing the first argument sees
+    take effect."""
+    opt = lib.sgd(learning_rate) if outer == "sgd" else lib.adam(learning_rate)
+    norm = gdtx.normalize() if lib is gdtx else optax.contrib.normalize()
+    adv = lib.chain(norm, lib.sgd(rho, adv_momentum))
+    sam_fn = gdtx.sam if lib is gdtx else optax.contrib.sam
+    return sam_fn(opt, adv, sync_period, reset_state)
+
+
+def optax_sam(*args: Any, **kwargs: Any) -> Any:
+    """:func:`sam` built from Optax's transformations."""
+    return sam(*args, lib=optax, **kwargs)
+
+
 ALGORITHMS_LIST = [
     Algorithm(
         "sgd",
@@ -710,6 +735,28 @@ ALGORITHMS_LIST = [
         dtypes=ALL_DTYPES - {"complex64"},
         forms=("default",),
         converges=(Converge("quadratic", a(), 400), Converge("rosenbrock", a(0.5), 4000)),
+        elementwise=False,
+    ),
+    # SAM (transparent mode: one step a call) around SGD or Adam; the opaque mode takes a
+    # gradient function, which tests/test_contrib.py gives it.
+    Algorithm(
+        "sam",
+        sam,
+        refc.sam,
+        default=a(0.05, 0.05),
+        variants={
+            "adam_momentum_no_reset": a(
+                0.1, 0.01, 3, reset_state=False, outer="adam", adv_momentum=0.9
+            ),
+            "adam_momentum_reset": a(0.1, 0.01, 3, outer="adam", adv_momentum=0.9),
+        },
+        optax_fn=optax_sam,
+        optax={"default": SAME, "adam_momentum_no_reset": SAME, "adam_momentum_reset": SAME},
+        forms=("default", "adam_momentum_no_reset"),
+        converges=(
+            Converge("quadratic", a(0.01, 0.2), 400),
+            Converge("rosenbrock", a(0.01, 0.01, outer="adam"), 6000),
+        ),
         elementwise=False,
     ),
     # Lookahead around Adam (and SGD with momentum): Optax's lookahead takes LookaheadParams,

@@ -151,3 +151,80 @@ def test_prodigy_default_is_nearer_the_reference_than_optax():
         return max(float(np.max(np.abs(x[k] - want[k])) / np.max(np.abs(want[k]))) for k in x)
 
     assert err(got) < 2e-6 < 1e-5 < err(theirs)
+
+
+# ---------------------------------------------------------------------------------------
+# SAM: the opaque mode (a whole period per call, gradients from grad_fn)
+
+
+def _sam_loss(p):
+    """A smooth non-quadratic loss over helpers.SHAPES, so gradients depend on the point."""
+    return sum(jnp.sum(jnp.cos(x) + 0.5 * x**2 * (1 + jnp.sin(x) ** 2)) for x in p.values())
+
+
+SAM_CASES = {  # sync_period, reset_state, outer optimizer and α, adversarial ρ and momentum
+    "k2_sgd": (2, True, "sgd", 0.05, 0.05, None),
+    "k3_adam_momentum_no_reset": (3, False, "adam", 0.02, 0.1, 0.9),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAM_CASES))
+def test_sam_opaque_mode_matches_reference_and_optax(name):
+    """Opaque mode against Optax's opaque mode and against the float64 reference run in
+    transparent form with gradients of the same loss at the points it visits (the opaque
+    call's result is the reference after each whole period)."""
+    k, reset, outer, lr, rho, mom = SAM_CASES[name]
+    grad = jax.grad(_sam_loss)
+
+    def grad_fn(params, i):
+        del i
+        return grad(params)
+
+    outer_opt = getattr(gdtx, outer)(lr)
+    opt = gdtx.sam(outer_opt, gdtx.chain(gdtx.normalize(), gdtx.sgd(rho, mom)), k, reset, True)
+    params = to_f32(PARAMS)
+    state = opt.init(params)
+    step = jax.jit(lambda p, s: opt.update(grad(p), s, p, grad_fn=grad_fn))
+    with jax.numpy_dtype_promotion("standard"):
+        adv = optax.chain(optax.contrib.normalize(), optax.sgd(rho, mom))
+        tx = optax.contrib.sam(getattr(optax, outer)(lr), adv, k, reset, opaque_mode=True)
+        o_params = to_f32(PARAMS)
+        o_state = tx.init(o_params)
+        o_step = jax.jit(lambda p, s: tx.update(grad(p), s, p, grad_fn=grad_fn))
+
+    ref = refc.sam(rho, lr, k, reset, outer=outer, adv_momentum=mom)
+    ref_params = {key: np.array(v) for key, v in PARAMS.items()}
+    ref.init(ref_params)
+    jax_grad64 = jax.jit(grad)
+    for _ in range(15):
+        updates, state = step(params, state)
+        params = gdtx.apply_updates(params, updates)
+        with jax.numpy_dtype_promotion("standard"):
+            o_updates, o_state = o_step(o_params, o_state)
+            o_params = optax.apply_updates(o_params, o_updates)
+        for _ in range(k):  # the reference in transparent form: k calls per period
+            g = jax_grad64(jax.tree.map(jnp.asarray, ref_params))
+            ref_params = ref.step(ref_params, jax.tree.map(np.asarray, g))
+    assert_trees_close(params, ref_params, rtol=1e-5, what=f"{name} vs reference")
+    assert_trees_close(params, o_params, rtol=1e-5, what=f"{name} vs Optax")
+    assert max(float(np.max(np.abs(params[key] - PARAMS[key]))) for key in PARAMS) > 1e-2
+
+
+def test_sam_opaque_mode_needs_grad_fn():
+    opt = gdtx.sam(gdtx.sgd(0.1), gdtx.chain(gdtx.normalize(), gdtx.sgd(0.05)), opaque_mode=True)
+    with pytest.raises(ValueError, match="grad_fn"):
+        opt.update(jnp.ones(2), opt.init(jnp.ones(2)), jnp.ones(2))
+
+
+def test_sam_with_sync_period_one_is_its_outer_optimizer():
+    """Every step an outer step from the current parameters (Optax's transparent mode
+    instead returns to the previous step's parameters when k = 1)."""
+    opt = gdtx.sam(gdtx.adam(0.05), gdtx.chain(gdtx.normalize(), gdtx.sgd(0.1)), 1)
+    got, _ = run_gdtx(opt, PARAMS, GRADS[:30])
+    want, _ = run_gdtx(gdtx.adam(0.05), PARAMS, GRADS[:30])
+    assert_trees_close(got[-1], want[-1], rtol=1e-6, what="sam(k=1)")
+
+
+def test_sam_checks_sync_period():
+    with pytest.raises(ValueError, match="sam: `sync_period`"):
+        gdtx.sam(gdtx.sgd(0.1), gdtx.sgd(0.1), 0)
