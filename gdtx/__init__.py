@@ -191,6 +191,13 @@ from ._schedules import join_schedules as join_schedules
 from ._schedules import linear_schedule as linear_schedule
 from ._schedules import piecewise_constant_schedule as piecewise_constant_schedule
 from ._schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from ._sophia import HutchinsonDiagHessian as HutchinsonDiagHessian
+from ._sophia import HutchinsonState as HutchinsonState
+from ._sophia import ScaleBySophia as ScaleBySophia
+from ._sophia import SophiaState as SophiaState
+from ._sophia import hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian
+from ._sophia import scale_by_sophia as scale_by_sophia
+from ._sophia import sophia as sophia
 from ._tree import global_norm as global_norm
 from ._warmup import PolynomialSchedule as PolynomialSchedule
 from ._warmup import polynomial_schedule as polynomial_schedule

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from reference import SGD, Adam, Optimizer, Tree, _rate
+from reference import SGD, Adam, Optimizer, Tree, _mask, _rate
 
 
 def _warmup(learning_rate: float, warmup_steps: int | None) -> Any:
@@ -220,3 +220,46 @@ def sam(rho, learning_rate, sync_period=2, reset_state=True, outer="sgd", adv_mo
     """SAM with outer SGD(α) or Adam(α) and adversarial normalized SGD(ρ) (with momentum)."""
     opt = SGD(learning_rate) if outer == "sgd" else Adam(learning_rate)
     return SAM(opt, SGD(rho, adv_momentum), sync_period, reset_state)
+
+
+class Sophia(Optimizer):
+    """Sophia (Liu et al., 2023, arXiv:2305.14342, Algorithm 3) with the diagonal estimate
+    ĥ = g² (a deterministic stand-in for Hutchinson's u ⊙ Hu, so a gradient sequence drives
+    it; ``estimate`` replaces it): m ← β₁m + (1 − β₁)g;
+    θ ← θ − α(clip(m/(1 − β₁ᵗ)/max(γh, ε), ρ) + λθ); then, when (t − 1) mod k = 0,
+    h ← β₂h + (1 − β₂)ĥ. The step uses h before this step's estimate and
+    m bias-corrected (Optax's order; the paper estimates first and does not correct m).
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        b1=0.965,
+        b2=0.99,
+        eps=1e-8,
+        weight_decay=1e-4,
+        weight_decay_mask=None,
+        gamma=0.01,
+        clip_threshold=1.0,
+        update_interval=10,
+        mu_dtype=None,
+    ):
+        del mu_dtype
+        self.learning_rate, self.b1, self.b2, self.eps = learning_rate, b1, b2, eps
+        self.wd, self.mask, self.gamma = weight_decay, weight_decay_mask, gamma
+        self.rho, self.k = clip_threshold, update_interval
+        self.estimate = lambda p, g: g * g  # ĥ from the parameters and the gradient
+
+    def init_leaf(self, p):
+        return {"m": np.zeros_like(p), "h": np.zeros_like(p)}
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        m = self.b1 * state["m"] + (1 - self.b1) * g
+        r = m / (1 - self.b1**t) / np.maximum(self.gamma * state["h"], self.eps)
+        if self.rho is not None:
+            r = np.clip(r, -self.rho, self.rho)
+        lam = self.wd if _mask(self.mask, key) else 0.0
+        h = state["h"]
+        if (t - 1) % self.k == 0:
+            h = self.b2 * h + (1 - self.b2) * self.estimate(p, g)
+        return p - alpha * (r + lam * p), {"m": m, "h": h}

@@ -275,6 +275,27 @@ def optax_sam(*args: Any, **kwargs: Any) -> Any:
     return sam(*args, lib=optax, **kwargs)
 
 
+class SquaredGradient(gdtx.Transform):
+    """ĥ = g²: a deterministic diagonal-curvature estimate, so that Sophia runs on a gradient
+    sequence (Hutchinson's estimate needs the objective: tests/test_contrib.py)."""
+
+    def step(self, updates: Any, state: Any, params: Any, ctx: Any) -> tuple[Any, Any]:
+        return jax.tree.map(lambda g: g * g, updates), state
+
+
+def sophia(learning_rate: Any, *args: Any, lib: Any = gdtx, **kwargs: Any) -> Any:
+    """``sophia`` with the estimate ĥ = g², in gdtx (or, with ``lib=optax``, Optax's)."""
+    if lib is gdtx:
+        return gdtx.sophia(learning_rate, *args, hessian_diagonal_fn=SquaredGradient(), **kwargs)
+    squared = optax.stateless(lambda g, p: jax.tree.map(lambda x: x * x, g))
+    return optax.contrib.sophia(learning_rate, *args, hessian_diagonal_fn=squared, **kwargs)
+
+
+def optax_sophia(*args: Any, **kwargs: Any) -> Any:
+    """:func:`sophia` built from Optax's transformations."""
+    return sophia(*args, lib=optax, **kwargs)
+
+
 ALGORITHMS_LIST = [
     Algorithm(
         "sgd",
@@ -758,6 +779,38 @@ ALGORITHMS_LIST = [
             Converge("rosenbrock", a(0.01, 0.01, outer="adam"), 6000),
         ),
         elementwise=False,
+    ),
+    # Sophia with the deterministic estimate ĥ = g²; Hutchinson's estimate with an
+    # objective is checked against Optax in tests/test_contrib.py.
+    Algorithm(
+        "sophia",
+        sophia,
+        refc.Sophia,
+        default=a(0.01),
+        variants={
+            "interval_gamma_mask": a(
+                0.02,
+                0.9,
+                0.95,
+                1e-6,
+                0.05,
+                weight_decay_mask=MASK,
+                gamma=1.0,
+                clip_threshold=3.0,
+                update_interval=3,
+            ),
+            "unclipped_schedule": a(
+                WARMUP_COSINE, gamma=2.0, clip_threshold=None, update_interval=1
+            ),
+        },
+        optax_fn=optax_sophia,
+        optax={"default": SAME, "interval_gamma_mask": SAME, "unclipped_schedule": SAME},
+        dtypes=ALL_DTYPES - {"complex64"},
+        forms=("default", "interval_gamma_mask"),
+        converges=(
+            Converge("quadratic", a(0.05, gamma=1.0, update_interval=1), 400),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
     ),
     # Lookahead around Adam (and SGD with momentum): Optax's lookahead takes LookaheadParams,
     # which a run on plain parameters cannot feed; tests/test_contrib.py checks it against
