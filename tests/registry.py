@@ -33,6 +33,7 @@ import numpy as np
 import optax
 import reference as ref
 import reference_cat_adam as ref_adam
+import reference_cat_contrib as refc
 import reference_cat_layer as ref_layer
 import reference_cat_simple as refs
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
@@ -276,6 +277,65 @@ def _optax_sm3(*txs: Any) -> Any:
         return join(out, updates), state
 
     return optax.GradientTransformation(lambda params: inner.init(split(params)), update)
+
+
+def lookahead(
+    learning_rate: Any,
+    sync_period: int = 5,
+    slow_step_size: Any = 0.5,
+    reset_state: bool = False,
+    fast: str = "adam",
+) -> gdtx.Transform:
+    """``gdtx.lookahead`` around ``gdtx.adam(learning_rate)`` (``fast="adam"``) or
+    ``gdtx.sgd(learning_rate, momentum=0.9)`` (``fast="sgd"``)."""
+    inner = gdtx.adam(learning_rate) if fast == "adam" else gdtx.sgd(learning_rate, 0.9)
+    return gdtx.lookahead(inner, sync_period, slow_step_size, reset_state)
+
+
+def sam(
+    rho: Any,
+    learning_rate: Any,
+    sync_period: int = 2,
+    reset_state: bool = True,
+    outer: str = "sgd",
+    adv_momentum: Any = None,
+    lib: Any = gdtx,
+) -> Any:
+    """SAM with outer ``sgd(α)`` or ``adam(α)`` and adversarial ``chain(normalize(), sgd(ρ,
+    adv_momentum))``, in gdtx (or, with ``lib=optax``, Optax's contrib). ρ comes first: the
+    first step is the adversarial one, so ρ is what a test changing the first argument sees
+    take effect."""
+    opt = lib.sgd(learning_rate) if outer == "sgd" else lib.adam(learning_rate)
+    norm = gdtx.normalize() if lib is gdtx else optax.contrib.normalize()
+    adv = lib.chain(norm, lib.sgd(rho, adv_momentum))
+    sam_fn = gdtx.sam if lib is gdtx else optax.contrib.sam
+    return sam_fn(opt, adv, sync_period, reset_state)
+
+
+def optax_sam(*args: Any, **kwargs: Any) -> Any:
+    """:func:`sam` built from Optax's transformations."""
+    return sam(*args, lib=optax, **kwargs)
+
+
+class SquaredGradient(gdtx.Transform):
+    """ĥ = g²: a deterministic diagonal-curvature estimate, so that Sophia runs on a gradient
+    sequence (Hutchinson's estimate needs the objective: tests/test_contrib.py)."""
+
+    def step(self, updates: Any, state: Any, params: Any, ctx: Any) -> tuple[Any, Any]:
+        return jax.tree.map(lambda g: g * g, updates), state
+
+
+def sophia(learning_rate: Any, *args: Any, lib: Any = gdtx, **kwargs: Any) -> Any:
+    """``sophia`` with the estimate ĥ = g², in gdtx (or, with ``lib=optax``, Optax's)."""
+    if lib is gdtx:
+        return gdtx.sophia(learning_rate, *args, hessian_diagonal_fn=SquaredGradient(), **kwargs)
+    squared = optax.stateless(lambda g, p: jax.tree.map(lambda x: x * x, g))
+    return optax.contrib.sophia(learning_rate, *args, hessian_diagonal_fn=squared, **kwargs)
+
+
+def optax_sophia(*args: Any, **kwargs: Any) -> Any:
+    """:func:`sophia` built from Optax's transformations."""
+    return sophia(*args, lib=optax, **kwargs)
 
 
 ALGORITHMS_LIST = [
@@ -1061,6 +1121,143 @@ ALGORITHMS_LIST = [
         forms=("nondefault",),
         converges=(Converge("quadratic", a(0.4), 200), Converge("rosenbrock", a(1e-3), 20000)),
         maximize=Torch("ASGD", {"lr": 0.05, "maximize": True}, a(0.05, maximize=True)),
+    ),
+    Algorithm(
+        "schedule_free_sgd",
+        gdtx.schedule_free_sgd,
+        refc.schedule_free_sgd,
+        default=a(0.05),
+        variants={"warmup_decay": a(0.1, warmup_steps=10, b1=0.8, weight_decay=0.05)},
+        optax_fn=optax.contrib.schedule_free_sgd,
+        optax={"default": SAME, "warmup_decay": SAME},
+        forms=("default",),
+        converges=(
+            Converge("quadratic", a(0.2), 300),
+            Converge("rosenbrock", a(1e-3, b1=0.95), 5000),
+        ),
+    ),
+    Algorithm(
+        "schedule_free_adamw",
+        gdtx.schedule_free_adamw,
+        refc.schedule_free_adamw,
+        default=a(0.01),
+        variants={
+            "nondefault": a(
+                0.02,
+                warmup_steps=15,
+                b1=0.95,
+                b2=0.99,
+                eps=1e-6,
+                weight_decay=0.1,
+                weight_lr_power=1.0,
+            )
+        },
+        optax_fn=optax.contrib.schedule_free_adamw,
+        optax={"default": SAME, "nondefault": SAME},
+        forms=("default",),
+        converges=(
+            Converge("quadratic", a(0.5), 300),
+            Converge("rosenbrock", a(0.05, warmup_steps=100), 3000),
+        ),
+    ),
+    Algorithm(
+        "prodigy",
+        gdtx.prodigy,
+        refc.Prodigy,
+        default=a(estim_lr0=0.02),  # d₀ = 1e-6 barely moves on uncorrelated gradients
+        variants={
+            "b2": a(estim_lr0=0.02, betas=(0.9, 0.99)),
+            "nondefault": a(
+                S.linear_schedule(1.0, 0.0, 120),
+                (0.8, 0.99),
+                beta3=0.95,
+                eps=1e-6,
+                estim_lr0=0.05,
+                estim_lr_coef=2.0,
+                weight_decay=0.05,
+                safeguard_warmup=True,
+            ),
+        },
+        optax_fn=optax.contrib.prodigy,
+        # Not the default: Optax forms 1 − β₂ᵗ by subtraction in float32, which with
+        # β₂ = 0.999 puts its trajectory 2.3e-5 from the float64 reference (gdtx's: 4e-7).
+        optax={"b2": SAME, "nondefault": SAME},
+        dtypes=ALL_DTYPES - {"complex64"},
+        forms=("default",),
+        converges=(Converge("quadratic", a(), 400), Converge("rosenbrock", a(0.5), 4000)),
+        elementwise=False,
+    ),
+    # SAM (transparent mode: one step a call) around SGD or Adam; the opaque mode takes a
+    # gradient function, which tests/test_contrib.py gives it.
+    Algorithm(
+        "sam",
+        sam,
+        refc.sam,
+        default=a(0.05, 0.05),
+        variants={
+            "adam_momentum_no_reset": a(
+                0.1, 0.01, 3, reset_state=False, outer="adam", adv_momentum=0.9
+            ),
+            "adam_momentum_reset": a(0.1, 0.01, 3, outer="adam", adv_momentum=0.9),
+        },
+        optax_fn=optax_sam,
+        optax={"default": SAME, "adam_momentum_no_reset": SAME, "adam_momentum_reset": SAME},
+        forms=("default", "adam_momentum_no_reset"),
+        converges=(
+            Converge("quadratic", a(0.01, 0.2), 400),
+            Converge("rosenbrock", a(0.01, 0.01, outer="adam"), 6000),
+        ),
+        elementwise=False,
+    ),
+    # Sophia with the deterministic estimate ĥ = g²; Hutchinson's estimate with an
+    # objective is checked against Optax in tests/test_contrib.py.
+    Algorithm(
+        "sophia",
+        sophia,
+        refc.Sophia,
+        default=a(0.01),
+        variants={
+            "interval_gamma_mask": a(
+                0.02,
+                0.9,
+                0.95,
+                1e-6,
+                0.05,
+                weight_decay_mask=MASK,
+                gamma=1.0,
+                clip_threshold=3.0,
+                update_interval=3,
+            ),
+            "unclipped_schedule": a(
+                WARMUP_COSINE, gamma=2.0, clip_threshold=None, update_interval=1
+            ),
+        },
+        optax_fn=optax_sophia,
+        optax={"default": SAME, "interval_gamma_mask": SAME, "unclipped_schedule": SAME},
+        dtypes=ALL_DTYPES - {"complex64"},
+        forms=("default", "interval_gamma_mask"),
+        converges=(
+            Converge("quadratic", a(0.05, gamma=1.0, update_interval=1), 400),
+            Converge("rosenbrock", a(S.cosine_decay_schedule(0.01, 5000)), 5000),
+        ),
+    ),
+    # Lookahead around Adam (and SGD with momentum): Optax's lookahead takes LookaheadParams,
+    # which a run on plain parameters cannot feed; tests/test_contrib.py checks it against
+    # Optax on the same gradients.
+    Algorithm(
+        "lookahead",
+        lookahead,
+        refc.lookahead,
+        default=a(0.01),
+        variants={
+            "reset_state": a(0.02, 3, 0.3, reset_state=True),
+            "sgd": a(0.01, 4, 0.8, fast="sgd"),
+        },
+        forms=("default", "reset_state"),
+        converges=(
+            Converge("quadratic", a(0.3), 400),
+            Converge("rosenbrock", a(0.05), 3000),
+        ),
     ),
 ]
 
