@@ -827,7 +827,8 @@ ALGORITHMS_LIST = [
             Converge("rosenbrock", a(0.5), 5000),
         ),
         elementwise=False,
-        loop=Loop("learning_rate=0.3"),
+        # ε: the paper's 0 here, a fixed 1e-8 in Optax; the NNX loop's tiny gradients see it
+        loop=Loop("learning_rate=0.3", agrees=False),
     ),
     Algorithm(
         "radam",
@@ -1064,7 +1065,8 @@ ALGORITHMS_LIST = [
             ),
         },
         forms=("default", "nesterov_schedule"),
-        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.02), 5000)),
+        # At α = 0.02 it reaches f ≈ 2e-9 by step 2500, then oscillates back up (f ≈ 1e-2).
+        converges=(Converge("quadratic", a(0.1), 400), Converge("rosenbrock", a(0.01), 8000)),
     ),
     Algorithm(
         "noisy_sgd",

@@ -73,7 +73,8 @@ def _problem_runs(lib: str, dtype: str) -> dict[str, tuple[np.ndarray, np.ndarra
     def go(x0s):
         return {n: _scan(opt, from_state, CASES[n][0], x0s[n], STEPS) for n in NAMES}
 
-    with jax.enable_x64(dtype == "float64"):
+    promotion = "standard" if lib == "optax" else "strict"  # Optax in x64 mixes int widths
+    with jax.enable_x64(dtype == "float64"), jax.numpy_dtype_promotion(promotion):
         x0s = {n: jnp.asarray(CASES[n][1], jnp.dtype(dtype)) for n in NAMES}
         out = jax.jit(go)(x0s)
         return {
@@ -99,8 +100,10 @@ def _rel_err(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_matches_optax_lbfgs_over_100_steps(name):
-    got, got_values, _ = _problem_runs("gdtx", "float32")[name]
-    want, want_values, _ = _problem_runs("optax", "float32")[name]
+    """In float64: two float32 programs (different HLO, so different rounding) part on
+    Rosenbrock after about ten steps, as each parts from the float64 reference."""
+    got, got_values, _ = _problem_runs("gdtx", "float64")[name]
+    want, want_values, _ = _problem_runs("optax", "float64")[name]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=name)
     np.testing.assert_allclose(got_values, want_values, rtol=1e-5, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(got[-1], CASES[name][2], atol=1e-5)
