@@ -22,6 +22,9 @@ from . import problems as problems
 from ._accumulate import Accumulate as Accumulate
 from ._accumulate import AccumulateState as AccumulateState
 from ._accumulate import accumulate as accumulate
+from ._adafactor import AdafactorDecay as AdafactorDecay
+from ._adafactor import RelativeStepSize as RelativeStepSize
+from ._adafactor import adafactor as adafactor
 from ._adam import scale_by_adam as scale_by_adam
 from ._adam import scale_by_adamax as scale_by_adamax
 from ._adam import scale_by_amsgrad as scale_by_amsgrad

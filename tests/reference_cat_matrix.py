@@ -121,3 +121,91 @@ class Muon(Optimizer):
         v_hat = v / (1 - self.b2**t)
         step = m_hat / (np.sqrt(v_hat + self.eps_root) + self.eps) + self.adam_wd * p
         return p - alpha * step, {"m": m, "v": v}
+
+
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer & Stern, 2018, arXiv:1804.04235, Algorithm 4 and §§7-8).
+
+    β₂_t = 1 − (t − t₀)^(−c). Each matrix G (last two dimensions of a leaf whose both are
+    ≥ ``min_dim_size_to_factor``): R ← β₂_t R + (1 − β₂_t) rowmean(G² + ε₁), C likewise
+    with column means, V̂ = RCᵀ/mean(R); other leaves v ← β₂_t v + (1 − β₂_t)(g² + ε₁),
+    V̂ = v. With ``clamp_eps`` (torch): no ε₁ in G², V̂ = RCᵀ/max(mean R, ε₁) and
+    V̂ ← max(V̂, ε₁²). U = G/√V̂; Û = U/max(1, rms(U)/d); step = α_t·max(ε₂, rms(θ))·Û
+    (α_t = min(α, 1/√t) with ``relative_step``; α = 1 for ``learning_rate=None``);
+    m ← μm + (1 − μ)step with momentum; θ ← θ − step − λθ.
+    """
+
+    def __init__(
+        self,
+        learning_rate=None,
+        min_dim_size_to_factor=128,
+        decay_rate=0.8,
+        decay_offset=0,
+        multiply_by_parameter_scale=True,
+        clipping_threshold=1.0,
+        momentum=None,
+        dtype_momentum=None,
+        weight_decay_rate=None,
+        eps=1e-30,
+        factored=True,
+        weight_decay_mask=None,
+        *,
+        relative_step=False,
+        clamp_eps=False,
+        eps_scale=1e-3,
+    ):
+        del dtype_momentum
+        self.learning_rate = 1.0 if learning_rate is None else learning_rate
+        self.min_dim, self.c, self.t0 = min_dim_size_to_factor, decay_rate, decay_offset
+        self.param_scale, self.d, self.mu = (
+            multiply_by_parameter_scale,
+            clipping_threshold,
+            (momentum),
+        )
+        self.wd, self.eps, self.factored, self.wd_mask = (
+            weight_decay_rate,
+            eps,
+            factored,
+            weight_decay_mask,
+        )
+        self.relative, self.clamp, self.eps2 = relative_step, clamp_eps, eps_scale
+
+    def is_factored(self, shape: tuple[int, ...]) -> bool:
+        return self.factored and len(shape) >= 2 and min(shape[-2:]) >= self.min_dim
+
+    def init_leaf(self, p):
+        state: dict[str, Any] = {"m": np.zeros_like(p)}
+        if self.is_factored(p.shape):
+            state["r"], state["c"] = np.zeros(p.shape[:-1]), np.zeros(p.shape[:-2] + p.shape[-1:])
+        else:
+            state["v"] = np.zeros_like(p)
+        return state
+
+    def update_leaf(self, key, p, g, state, alpha, t):
+        s = dict(state)
+        beta = 1.0 - (t - self.t0) ** (-self.c)
+        sq = g * g if self.clamp else g * g + self.eps
+        if self.is_factored(g.shape):
+            r = beta * s["r"] + (1 - beta) * sq.mean(axis=-1)
+            c = beta * s["c"] + (1 - beta) * sq.mean(axis=-2)
+            mean = r.mean(axis=-1)
+            if self.clamp:
+                mean = np.maximum(mean, self.eps)
+            v_hat = r[..., :, None] * c[..., None, :] / mean[..., None, None]
+            s["r"], s["c"] = r, c
+        else:
+            v_hat = s["v"] = beta * s["v"] + (1 - beta) * sq
+        if self.clamp:
+            v_hat = np.maximum(v_hat, self.eps**2)
+        u = g / np.sqrt(v_hat)
+        if self.d is not None:
+            u = u / max(1.0, math.sqrt(np.mean(u * u)) / self.d)
+        rate = min(alpha, 1 / math.sqrt(t)) if self.relative else alpha
+        step = rate * u
+        if self.param_scale:
+            step = step * max(self.eps2, math.sqrt(np.mean(p * p)))
+        if self.mu is not None:
+            step = s["m"] = self.mu * s["m"] + (1 - self.mu) * step
+        if self.wd is not None and _mask(self.wd_mask, key):
+            step = step + self.wd * p
+        return p - step, s

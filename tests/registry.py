@@ -112,6 +112,8 @@ TORCH_RMS = {"decay": 0.99, "eps": 1e-8, "eps_in_sqrt": False}
 
 ALL_DTYPES = frozenset({"bfloat16", "float16", "float32", "float64", "complex64"})
 REAL_DTYPES = ALL_DTYPES - {"complex64"}
+TORCH_EPS1 = float(np.finfo(np.float32).eps)
+"""torch's Adafactor ε₁ (``eps=(None, ...)``): the float32 parameters' machine epsilon."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -728,6 +730,68 @@ ALGORITHMS_LIST = [
         dtypes=REAL_DTYPES,
         forms=("default", "torch_style_stacked"),
         elementwise=False,
+    ),
+    Algorithm(
+        "adafactor",
+        gdtx.adafactor,
+        ref_matrix.Adafactor,
+        # min_dim_size_to_factor=3: w (3, 4) is factored; b, s and k (2, 1, 3) are not
+        # (Optax would factor k's two largest dimensions from 2 down).
+        default=a(0.05, min_dim_size_to_factor=3),
+        variants={
+            "momentum_decay_schedule": a(
+                WARMUP_COSINE,
+                min_dim_size_to_factor=3,
+                decay_rate=0.5,
+                clipping_threshold=None,
+                multiply_by_parameter_scale=False,
+                momentum=0.9,
+                weight_decay_rate=0.005,
+                weight_decay_mask=MASK,
+            ),
+            # torch's conventions: every matrix (and k's 1 × 3 ones) factored, relative
+            # step min(α, 1/√t), ε₁ a floor
+            "torch_style": a(
+                0.3,
+                min_dim_size_to_factor=1,
+                weight_decay_rate=0.03,
+                eps=TORCH_EPS1,
+                relative_step=True,
+                clamp_eps=True,
+            ),
+        },
+        optax_fn=optax.adafactor,
+        optax={"default": SAME, "momentum_decay_schedule": SAME},
+        torch={
+            # weight_decay λ' is decay by lr·λ' before the step: weight_decay_rate = lr·λ'.
+            "adafactor": Torch(
+                "Adafactor",
+                {"lr": 0.3, "weight_decay": 0.1},
+                a(
+                    0.3,
+                    min_dim_size_to_factor=1,
+                    weight_decay_rate=0.03,
+                    eps=TORCH_EPS1,
+                    relative_step=True,
+                    clamp_eps=True,
+                ),
+            ),
+        },
+        dtypes=REAL_DTYPES,
+        forms=("default", "torch_style"),
+        elementwise=False,
+        maximize=Torch(
+            "Adafactor",
+            {"lr": 0.1, "maximize": True},
+            a(
+                0.1,
+                min_dim_size_to_factor=1,
+                eps=TORCH_EPS1,
+                relative_step=True,
+                clamp_eps=True,
+                maximize=True,
+            ),
+        ),
     ),
 ]
 
