@@ -21,20 +21,29 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "run.py"
 KEYS = {"library", "variant", "algorithm", "leaves", "size", "compile_s", "step_s"}
 OUT = Path(tempfile.gettempdir()) / f"gdtx-benchmark-smoke-{os.getpid()}"
+MATRIX_OUT = Path(tempfile.gettempdir()) / f"gdtx-benchmark-matrix-smoke-{os.getpid()}"
+MATRIX_ARGS = ("--matrix", "--smoke", "--steps", "20")
+ENV = {
+    **os.environ,
+    # The script imports this checkout's gdtx whether or not it is installed.
+    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+}
 
 JOBS = [
     Job(
         "benchmark smoke run",
         [sys.executable, str(SCRIPT), "--smoke", "--steps", "20", "--out", str(OUT)],
         timeout=600,
-        # The script imports this checkout's gdtx whether or not it is installed.
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        },
-    )
+        env=ENV,
+    ),
+    Job(
+        "matrix benchmark smoke run",
+        [sys.executable, str(SCRIPT), *MATRIX_ARGS, "--out", str(MATRIX_OUT)],
+        timeout=600,
+        env=ENV,
+    ),
 ]
-"""The smoke run, in the background while the in-process tests run (tests/background.py)."""
+"""The smoke runs, in the background while the in-process tests run (tests/background.py)."""
 
 
 def test_benchmark_script_writes_results():
@@ -65,6 +74,31 @@ def _check_smoke_run(proc, tmp_path):
         assert ("optimizer-step", "torch", "fused") in kinds
     floors = [r for r in records if r["library"] == "floor"]
     assert all(r["vs_floor"] == 1.0 for r in floors)
+
+
+def test_matrix_benchmark_writes_results():
+    """``--matrix``: Muon and Adafactor on the transformer-shaped tree, every contender."""
+    proc = JOBS[1].result()
+    try:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "muon: packed step" in proc.stdout and "adafactor: packed step" in proc.stdout
+        records = json.loads((MATRIX_OUT / "results.json").read_text())["records"]
+        assert (MATRIX_OUT / "results.png").stat().st_size > 10_000
+    finally:
+        shutil.rmtree(MATRIX_OUT, ignore_errors=True)
+    kinds = {(r["algorithm"], r["library"], r["variant"]) for r in records}
+    for algorithm in ("muon", "adafactor"):
+        for library, variant in [
+            ("floor", "jit+donate"),
+            ("gdtx", "packed"),
+            ("gdtx", "per-leaf"),
+            ("optax", "jit+donate"),
+        ]:
+            assert (algorithm, library, variant) in kinds
+        if importlib.util.find_spec("torch") is not None:
+            assert (algorithm, "torch", "for-loop") in kinds
+    for r in records:
+        assert r["case"] == "matrix-step" and r["step_s"] > 0 and r["compile_s"] >= 0
 
 
 def _record(records, library, variant, leaves, size):
