@@ -241,3 +241,87 @@ def training_step(opt: Any, params: Any, loss: Callable, packed: bool) -> Steppe
         return gdtx.apply_updates(flat, updates), state
 
     return jax_stepper(packed_step, (flat, opt.init(flat)), (pk,), (0, 1))
+
+
+# ---------------------------------------------------------------------------------------
+# Matrix optimizers (Muon, Adafactor) on a transformer-shaped tree
+
+MATRIX_ALGORITHMS = ("muon", "adafactor")
+MATRIX_TRAFFIC = {"muon": (3, 2), "adafactor": (2, 1)}
+"""Arrays read and written per parameter: Muon's θ, m, g → θ, m; Adafactor's θ, g → θ
+(its row and column statistics are r + c numbers per matrix: negligible)."""
+MIN_DIM_TO_FACTOR = 8
+"""Adafactor factors every matrix of the benchmark's trees (Optax's default, 128, would
+factor none of the smaller ones)."""
+
+
+def matrix_optimizer_of(library: Any, name: str) -> Any:
+    """Muon or Adafactor from gdtx or Optax, with the same arguments."""
+    if name == "muon":
+        return library.contrib.muon(LR) if library is optax else library.muon(LR)
+    return library.adafactor(LR, min_dim_size_to_factor=MIN_DIM_TO_FACTOR)
+
+
+def matrix_tree(blocks: int, dim: int) -> Any:
+    """The parameters of :func:`transformer` (q, k, v, o, MLP in and out: each a kernel and
+    a bias; two layer norms), ``blocks`` blocks of width ``dim``."""
+    return transformer(blocks, dim, seq=1, batch=1)[0]
+
+
+def matrix_step(opt: Any, params: Any, packed: bool) -> Stepper:
+    """One optimizer step on the tree (per-leaf) or on its packed buffers."""
+    params = jax.tree.map(jnp.copy, params)
+    keys = iter(jax.random.split(jax.random.key(7), len(jax.tree.leaves(params))))
+    grads = jax.tree.map(lambda p: jax.random.normal(next(keys), p.shape, p.dtype), params)
+    if not packed:
+        return optimizer_step(opt, params, grads)
+    pk = gdtx.packing(params, opt)
+    return optimizer_step(opt, pk.pack(params), pk.pack(grads))
+
+
+def matrix_floor(algorithm: str, params: Any) -> Stepper:
+    """The bytes floor of the step: :func:`floor` over the tree's number of floats."""
+    reads, writes = MATRIX_TRAFFIC[algorithm]
+    n = sum(int(np.size(x)) for x in jax.tree.leaves(params))
+    state = tuple(jnp.full((n,), 0.5 + i, jnp.float32) for i in range(writes))
+    g = jnp.full((n,), 0.25, jnp.float32)
+
+    def kernel(*arrays: jax.Array) -> tuple[jax.Array, ...]:
+        *state, g = arrays
+        return tuple(s * 0.999 + g * 1e-3 for s in state)
+
+    assert reads == writes + 1
+    return jax_stepper(kernel, state, (g,), tuple(range(writes)))
+
+
+def torch_matrix_optimizer(algorithm: str, variant: str, params: Any) -> Stepper | None:
+    """torch's Muon (the 2-d leaves; AdamW for the others, as torch's documentation
+    arranges it) or Adafactor, on tensors of the tree's shapes."""
+    import torch
+
+    tensors = [torch.nn.Parameter(torch.randn(*x.shape)) for x in jax.tree.leaves(params)]
+    for p in tensors:
+        p.grad = torch.randn(*p.shape)
+    foreach = variant == "foreach"
+    try:
+        if algorithm == "muon":
+            if foreach:
+                return None  # torch's Muon has no foreach implementation
+            matrices = [p for p in tensors if p.ndim == 2]
+            others = [p for p in tensors if p.ndim != 2]
+            opts = [
+                torch.optim.Muon(matrices, lr=LR),
+                torch.optim.AdamW(others, lr=LR, foreach=False),
+            ]
+        else:
+            opts = [torch.optim.Adafactor(tensors, lr=LR, foreach=foreach)]
+        for o in opts:
+            o.step()
+    except (TypeError, RuntimeError):
+        return None
+
+    def run() -> None:
+        for o in opts:
+            o.step()
+
+    return Stepper(0.0, run)

@@ -22,6 +22,9 @@ from . import problems as problems
 from ._accumulate import Accumulate as Accumulate
 from ._accumulate import AccumulateState as AccumulateState
 from ._accumulate import accumulate as accumulate
+from ._adafactor import AdafactorDecay as AdafactorDecay
+from ._adafactor import RelativeStepSize as RelativeStepSize
+from ._adafactor import adafactor as adafactor
 from ._adam import scale_by_adam as scale_by_adam
 from ._adam import scale_by_adamax as scale_by_adamax
 from ._adam import scale_by_amsgrad as scale_by_amsgrad
@@ -154,6 +157,12 @@ from ._momentum import Trace as Trace
 from ._momentum import nesterov_ema as nesterov_ema
 from ._momentum import scale_by_lion as scale_by_lion
 from ._momentum import trace as trace
+from ._muon import Orthogonalize as Orthogonalize
+from ._muon import ScaleByShape as ScaleByShape
+from ._muon import muon as muon
+from ._muon import orthogonalize as orthogonalize
+from ._muon import scale_by_muon as scale_by_muon
+from ._muon import scale_by_shape as scale_by_shape
 from ._noise import AddNoise as AddNoise
 from ._noise import AddNoiseState as AddNoiseState
 from ._noise import ZeroNans as ZeroNans

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
 from ._matrix import Shape, map_matrices
 from ._moments import ewma_step
+from ._schedules import Schedule, as_schedule
 from ._tree import abs_sq_leaf, safe_div, zeros
 from ._validate import check_range
 
@@ -56,16 +57,23 @@ class ScaleByFactoredRms(Transform):
        \text{out} = \frac{g}{\sqrt{v}} $$
 
     Memory is r + c numbers per matrix instead of r·c. With a constant β₂ the
-    moments start at 0 and are not bias-corrected. The state (:class:`FactoredState`)
+    moments start at 0 and are not bias-corrected; ``decay`` may also be a schedule
+    of the step, β₂_t (Adafactor's 1 − t^(−0.8), whose first value 0 needs no
+    correction). With ``clamp_eps`` (``torch.optim.Adafactor``'s ε₁) nothing is added
+    to g²; ε bounds the denominators instead: V̂ = R Cᵀ / max(mean(R), ε) and out =
+    g / √max(V̂, ε²) (likewise g / √max(v, ε²)). The state (:class:`FactoredState`)
     is real, at least float32; in packed form, the statistics of a run of matrices of
     one shape are stored together, and ``Packing.pack_state`` and
     ``Packing.unpack_state`` convert them.
 
     Attributes:
-        decay: β₂ in [0, 1).
+        decay: β₂ in [0, 1), or a schedule: a function of the step count.
         eps: ε₁ ≥ 0, added to g² (the paper's 1e-30).
         min_dim_size_to_factor: static: a leaf is factored only if both its last two
-            dimensions are at least this (Optax's rule; ``1`` factors every matrix).
+            dimensions are at least this (``1`` factors every matrix, as torch does;
+            Optax factors the two largest dimensions of a leaf, here the last two).
+        clamp_eps: static: ε as a floor of the denominators (torch) rather than
+            added to g² (the paper, Optax).
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -83,9 +91,13 @@ class ScaleByFactoredRms(Transform):
     decay: Any = 0.999
     eps: Any = 1e-30
     min_dim_size_to_factor: int = static(default=128)
+    clamp_eps: bool = static(default=False)
 
     def __post_init__(self) -> None:
-        check_range("scale_by_factored_rms", "decay", self.decay, 0.0, 1.0, high_open=True)
+        if callable(self.decay):
+            object.__setattr__(self, "decay", as_schedule(self.decay))
+        else:
+            check_range("scale_by_factored_rms", "decay", self.decay, 0.0, 1.0, high_open=True)
         check_range("scale_by_factored_rms", "eps", self.eps, 0.0)
         if not isinstance(self.min_dim_size_to_factor, int) or self.min_dim_size_to_factor < 0:
             raise ValueError(
@@ -102,7 +114,10 @@ class ScaleByFactoredRms(Transform):
             return jnp.finfo(compute_dtype(x.dtype)).dtype
 
         def matrix(p: jax.Array) -> tuple[Any, ...]:  # p: (k, r, c)
-            return zeros(p[:, :, 0], real(p)), zeros(p[:, 0, :], real(p)), None
+            # zeros laid out like p's rows and columns: from reductions, which keep the
+            # other axes' shardings (indexing a sharded axis would gather it)
+            rows, cols = jnp.sum(p, axis=2), jnp.sum(p, axis=1)
+            return zeros(rows, real(p)), zeros(cols, real(p)), None
 
         def other(p: jax.Array) -> tuple[Any, ...]:
             return None, None, zeros(p, real(p))
@@ -113,26 +128,35 @@ class ScaleByFactoredRms(Transform):
     def step(
         self, updates: Updates, state: FactoredState, params: Params | None, ctx: Context
     ) -> tuple[Updates, FactoredState]:
+        decay = self.decay(ctx.count) if isinstance(self.decay, Schedule) else self.decay
+        clamp = self.clamp_eps
+
         def scaled(g: jax.Array, v_hat: jax.Array) -> jax.Array:
             ct = compute_dtype(g.dtype)
+            if clamp:  # g / √max(V̂, ε²)
+                v_hat = jnp.maximum(v_hat, hyper(self.eps, v_hat.dtype) ** 2)
             return safe_div(g.astype(ct), jnp.sqrt(v_hat)).astype(g.dtype)
 
         def square(g: jax.Array, dtype: Any) -> jax.Array:
-            return abs_sq_leaf(g).astype(dtype) + hyper(self.eps, dtype)  # g² + ε₁
+            g2 = abs_sq_leaf(g).astype(dtype)
+            return g2 if clamp else g2 + hyper(self.eps, dtype)  # g² + ε₁
 
         def matrix(g: jax.Array, v_row: jax.Array, v_col: jax.Array, v: None) -> tuple[Any, ...]:
             del v
             g2 = square(g, v_row.dtype)  # (k, r, c)
-            v_row = ewma_step(v_row, jnp.mean(g2, axis=2), self.decay)  # R
-            v_col = ewma_step(v_col, jnp.mean(g2, axis=1), self.decay)  # C
+            v_row = ewma_step(v_row, jnp.mean(g2, axis=2), decay)  # R
+            v_col = ewma_step(v_col, jnp.mean(g2, axis=1), decay)  # C
             # V̂ = (R / mean(R)) Cᵀ: the ratio first, so that R·C cannot underflow
-            ratio = safe_div(v_row, jnp.mean(v_row, axis=1, keepdims=True))
+            mean = jnp.mean(v_row, axis=1, keepdims=True)
+            if clamp:  # max(mean(R), ε)
+                mean = jnp.maximum(mean, hyper(self.eps, mean.dtype))
+            ratio = safe_div(v_row, mean)
             v_hat = ratio[:, :, None] * v_col[:, None, :]
             return scaled(g, v_hat), v_row, v_col, None
 
         def other(g: jax.Array, v_row: None, v_col: None, v: jax.Array) -> tuple[Any, ...]:
             del v_row, v_col
-            v = ewma_step(v, square(g, v.dtype), self.decay)
+            v = ewma_step(v, square(g, v.dtype), decay)
             return scaled(g, v), None, None, v
 
         out, v_row, v_col, v = map_matrices(

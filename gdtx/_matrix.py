@@ -28,6 +28,7 @@ a run of n leaves of shape ``(..., r, c)`` is one free reshape of its slice to
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from ._layout import BufferLayout, Layout, Packed
 from ._tree import map_leaves
@@ -173,9 +175,19 @@ def _as_stack(array: Any, leaf_shape: Shape, shape: Shape, k: int) -> jax.Array:
 
 
 def _map_tree(calls: _Calls, select: Callable[[Shape], bool], trees: Sequence[Any]) -> tuple:
-    """The per-leaf path: one call per leaf."""
+    """The per-leaf path: one call per leaf.
+
+    While tracing, ``fn`` is wrapped in ``jax.jit`` when several matrices share a shape
+    and dtype (as :func:`gdtx._tree.map_leaves` does): it is traced once and called per
+    leaf, so a tree of many equal matrices does not retrace the work per leaf.
+    """
     leaves, treedef = jax.tree.flatten(trees[0])
     args = [leaves] + [treedef.flatten_up_to(t) for t in trees[1:]]
+    signatures = collections.Counter(
+        (tuple(jnp.shape(x)), jnp.result_type(x)) for x in leaves if is_matrix(jnp.shape(x))
+    )
+    if any(isinstance(x, Tracer) for x in leaves) and max(signatures.values(), default=0) >= 4:
+        calls.fn = jax.jit(calls.fn)
     results = []
     for i, x in enumerate(leaves):
         values = [a[i] for a in args]

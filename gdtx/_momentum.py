@@ -99,12 +99,15 @@ class NesterovEma(Transform):
     NAdam is this times RMSProp's bias-corrected preconditioner 1/(√v̂ + ε).
     ψ = ``momentum_decay`` (0.004 in the paper and in PyTorch). With
     ``momentum_decay=None`` the schedule is constant, μ_t = β₁, which is
-    Optax's ``nadam``.
+    Optax's ``nadam``. With ``debias=False`` the two corrections are left out,
+    out = (1 − μ_t) g + μ_{t+1} m: for a constant μ this is the look-ahead of
+    Jordan's Muon and ``torch.optim.Muon``, (1 − β₁) g + β₁ m.
 
     Attributes:
         decay: β₁ in [0, 1).
         momentum_decay: ψ ≥ 0, or ``None`` for a constant μ_t = β₁.
         dtype: dtype of m (default: the parameter's).
+        debias: static: divide by 1 − Π_t and 1 − Π_t μ_{t+1} (default) or not.
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -117,6 +120,7 @@ class NesterovEma(Transform):
     decay: Any = 0.9
     momentum_decay: Any = 4e-3
     dtype: Any = static(default=None)
+    debias: bool = static(default=True)
 
     def __post_init__(self) -> None:
         check_range("nesterov_ema", "decay", self.decay, 0.0, 1.0, high_open=True)
@@ -144,6 +148,8 @@ class NesterovEma(Transform):
         m = ewma_step(state.m, updates, self.decay)  # m ← β₁·m + (1−β₁)·g
         coef_g = (1 - mu) / (1 - mu_prod)  # (1−μ_t)/(1−Π_t)
         coef_m = mu_next / (1 - mu_prod * mu_next)  # μ_{t+1}/(1−Π_t·μ_{t+1})
+        if not self.debias:
+            coef_g, coef_m = 1 - mu, mu_next  # (1−μ_t)·g + μ_{t+1}·m
 
         def out(g: jax.Array, m: jax.Array) -> jax.Array:
             return coef_g.astype(m.dtype) * g + coef_m.astype(m.dtype) * m

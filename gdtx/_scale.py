@@ -136,7 +136,7 @@ class AddDecayedWeights(Transform):
         lam = self.weight_decay
 
         def decay(g: jax.Array, p: jax.Array) -> jax.Array:
-            return g + hyper(lam, p.dtype) * p.astype(g.dtype)  # g + λ·θ
+            return g + hyper(lam, g.dtype) * p.astype(g.dtype)  # g + λ·θ
 
         if self.mask is None:
             return elementwise(decay, updates, params), state

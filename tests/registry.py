@@ -35,6 +35,7 @@ import reference as ref
 import reference_cat_adam as ref_adam
 import reference_cat_contrib as refc
 import reference_cat_layer as ref_layer
+import reference_cat_matrix as ref_matrix
 import reference_cat_simple as refs
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
 
@@ -123,6 +124,9 @@ def clip_sqrt(count: Any) -> Any:
 
 
 ALL_DTYPES = frozenset({"bfloat16", "float16", "float32", "float64", "complex64"})
+REAL_DTYPES = ALL_DTYPES - {"complex64"}
+TORCH_EPS1 = float(np.finfo(np.float32).eps)
+"""torch's Adafactor ε₁ (``eps=(None, ...)``): the float32 parameters' machine epsilon."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +134,10 @@ class Torch:
     """A ``torch.optim`` configuration and the gdtx call that reproduces it.
 
     ``args`` are the algorithm's gdtx arguments; ``build`` (with ``label`` for the test
-    id) replaces the whole gdtx call where it is not the algorithm's builder.
+    id) replaces the whole gdtx call where it is not the algorithm's builder. ``others``
+    (with ``others_kwargs``) is the torch optimizer of the leaves that are not matrices,
+    for an optimizer of matrices only (``torch.optim.Muon``); ``newton_schulz_float32``:
+    record Muon with its Newton–Schulz iteration in float32 (record.py).
     """
 
     optimizer: str
@@ -140,10 +147,18 @@ class Torch:
     scheduler_kwargs: Mapping[str, Any] | None = None
     build: Callable[[], Any] | None = None
     label: str = ""
+    others: str | None = None
+    others_kwargs: Mapping[str, Any] | None = None
+    newton_schulz_float32: bool = False
 
     def config(self) -> dict[str, Any]:
         """The configuration as record.py records it."""
         out: dict[str, Any] = {"optimizer": self.optimizer, "kwargs": dict(self.kwargs)}
+        if self.others is not None:
+            out["others"] = self.others
+            out["others_kwargs"] = dict(self.others_kwargs or {})
+        if self.newton_schulz_float32:
+            out["newton_schulz_float32"] = True
         if self.scheduler is not None:
             out["scheduler"] = self.scheduler
             out["scheduler_kwargs"] = dict(self.scheduler_kwargs or {})
@@ -1259,6 +1274,151 @@ ALGORITHMS_LIST = [
         converges=(
             Converge("quadratic", a(0.3), 400),
             Converge("rosenbrock", a(0.05), 3000),
+        ),
+    ),
+    Algorithm(
+        "muon",
+        gdtx.muon,
+        ref_matrix.Muon,
+        default=a(0.02),
+        variants={
+            # torch's conventions; the 3-d leaf k (2, 1, 3) is a stack of two 1 × 3 matrices
+            "torch_style_stacked": a(
+                0.02,
+                beta=0.9,
+                eps=1e-7,
+                weight_decay=0.1,
+                debias=False,
+                fan_in_axis=-1,
+                muon_mask=gdtx.ndim_mask(2),
+            ),
+            "adaptive_rms_schedule": a(
+                WARMUP_COSINE,
+                nesterov=False,
+                adaptive=True,
+                consistent_rms=0.2,
+                weight_decay=0.05,
+                adam_weight_decay=0.01,
+                adam_learning_rate=0.01,
+            ),
+        },
+        optax_fn=optax.contrib.muon,
+        optax={
+            "default": SAME,
+            "adaptive_rms_schedule": lambda: optax.contrib.muon(
+                WARMUP_COSINE.build(optax),
+                nesterov=False,
+                adaptive=True,
+                consistent_rms=0.2,
+                weight_decay=0.05,
+                adam_weight_decay=0.01,
+                adam_learning_rate=0.01,
+            ),
+        },
+        torch={
+            # torch.optim.Muon takes the matrices (w), AdamW the rest; its Newton-Schulz
+            # iteration recorded in float32 (record.py), its eps a clamp (here: added).
+            "muon_adamw": Torch(
+                "Muon",
+                {"lr": 0.02, "momentum": 0.9},
+                others="AdamW",
+                others_kwargs={"lr": 0.01, "weight_decay": 0.01},
+                newton_schulz_float32=True,
+                build=lambda: gdtx.muon(
+                    0.02,
+                    beta=0.9,
+                    eps=1e-7,
+                    weight_decay=0.1,
+                    debias=False,
+                    fan_in_axis=-1,
+                    other_optimizer=gdtx.adamw(0.01, weight_decay=0.01),
+                ),
+                label="muon(0.02, beta=0.9, eps=1e-7, weight_decay=0.1, debias=False, "
+                "fan_in_axis=-1, other_optimizer=adamw(0.01, weight_decay=0.01))",
+            ),
+            "muon_match_rms_adamw": Torch(
+                "Muon",
+                {"lr": 0.05, "nesterov": False, "adjust_lr_fn": "match_rms_adamw"},
+                others="AdamW",
+                others_kwargs={"lr": 0.01},
+                newton_schulz_float32=True,
+                build=lambda: gdtx.muon(
+                    0.05,
+                    eps=1e-7,
+                    weight_decay=0.1,
+                    nesterov=False,
+                    debias=False,
+                    consistent_rms=0.2,
+                    other_optimizer=gdtx.adamw(0.01, weight_decay=0.01),
+                ),
+                label="muon(0.05, eps=1e-7, weight_decay=0.1, nesterov=False, debias=False, "
+                "consistent_rms=0.2, other_optimizer=adamw(0.01, weight_decay=0.01))",
+            ),
+        },
+        dtypes=REAL_DTYPES,
+        forms=("default", "torch_style_stacked"),
+        elementwise=False,
+    ),
+    Algorithm(
+        "adafactor",
+        gdtx.adafactor,
+        ref_matrix.Adafactor,
+        # min_dim_size_to_factor=3: w (3, 4) is factored; b, s and k (2, 1, 3) are not
+        # (Optax would factor k's two largest dimensions from 2 down).
+        default=a(0.05, min_dim_size_to_factor=3),
+        variants={
+            "momentum_decay_schedule": a(
+                WARMUP_COSINE,
+                min_dim_size_to_factor=3,
+                decay_rate=0.5,
+                clipping_threshold=None,
+                multiply_by_parameter_scale=False,
+                momentum=0.9,
+                weight_decay_rate=0.005,
+                weight_decay_mask=MASK,
+            ),
+            # torch's conventions: every matrix (and k's 1 × 3 ones) factored, relative
+            # step min(α, 1/√t), ε₁ a floor
+            "torch_style": a(
+                0.3,
+                min_dim_size_to_factor=1,
+                weight_decay_rate=0.03,
+                eps=TORCH_EPS1,
+                relative_step=True,
+                clamp_eps=True,
+            ),
+        },
+        optax_fn=optax.adafactor,
+        optax={"default": SAME, "momentum_decay_schedule": SAME},
+        torch={
+            # weight_decay λ' is decay by lr·λ' before the step: weight_decay_rate = lr·λ'.
+            "adafactor": Torch(
+                "Adafactor",
+                {"lr": 0.3, "weight_decay": 0.1},
+                a(
+                    0.3,
+                    min_dim_size_to_factor=1,
+                    weight_decay_rate=0.03,
+                    eps=TORCH_EPS1,
+                    relative_step=True,
+                    clamp_eps=True,
+                ),
+            ),
+        },
+        dtypes=REAL_DTYPES,
+        forms=("default", "torch_style"),
+        elementwise=False,
+        maximize=Torch(
+            "Adafactor",
+            {"lr": 0.1, "maximize": True},
+            a(
+                0.1,
+                min_dim_size_to_factor=1,
+                eps=TORCH_EPS1,
+                relative_step=True,
+                clamp_eps=True,
+                maximize=True,
+            ),
         ),
     ),
 ]

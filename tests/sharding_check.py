@@ -145,6 +145,14 @@ def main(kind: str) -> None:
         k: jax.device_put(jax.random.normal(rng, SHAPES[k]), NamedSharding(mesh, SPECS[k]))
         for k in SHAPES
     }
+    # Per-matrix statistics (Adafactor's rows and columns) follow their matrix's axes: a
+    # (r, c) leaf sharded P(x, y) has rows (r,) on P(x) and columns (c,) on P(y). Here no
+    # such shape clashes with a parameter's own.
+    for k, shape in SHAPES.items():
+        if len(shape) == 2:
+            rows, cols = (*tuple(SPECS[k]), None, None)[:2]
+            WANT_BY_SHAPE[shape[:1]] = canonical(NamedSharding(mesh, P(rows)))
+            WANT_BY_SHAPE.setdefault(shape[1:], canonical(NamedSharding(mesh, P(cols))))
     WANT_BY_SHAPE.update({SHAPES[k]: canonical(NamedSharding(mesh, SPECS[k])) for k in SHAPES})
     WANT_BY_SHAPE.update(statistics_shardings(mesh))
     out: dict[str, Any] = {"kind": kind, "devices": len(jax.devices())}

@@ -23,6 +23,8 @@ KEYS = {"library", "variant", "algorithm", "leaves", "size", "compile_s", "step_
 OUT = Path(tempfile.gettempdir()) / f"gdtx-benchmark-smoke-{os.getpid()}"
 FRAMEWORKS_OUT = OUT.with_name(OUT.name + "-frameworks")
 FRAMEWORKS_SMOKE = ("--frameworks", "--smoke", "--steps", "20")
+MATRIX_OUT = OUT.with_name(OUT.name + "-matrix")
+MATRIX_SMOKE = ("--matrix", "--smoke", "--steps", "20")
 ENV = {  # the script imports this checkout's gdtx whether or not it is installed
     **os.environ,
     "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -38,6 +40,12 @@ JOBS = [
     Job(
         "framework benchmark smoke run",
         [sys.executable, str(SCRIPT), *FRAMEWORKS_SMOKE, "--out", str(FRAMEWORKS_OUT)],
+        timeout=600,
+        env=ENV,
+    ),
+    Job(
+        "matrix benchmark smoke run",
+        [sys.executable, str(SCRIPT), *MATRIX_SMOKE, "--out", str(MATRIX_OUT)],
         timeout=600,
         env=ENV,
     ),
@@ -108,6 +116,31 @@ def test_readme_framework_table_is_the_committed_run():
     start, end = "<!-- frameworks table: start -->\n", "\n<!-- frameworks table: end -->"
     table = readme.split(start, 1)[1].split(end, 1)[0]
     assert table == _frameworks_module().readme_table(payload)
+
+
+def test_matrix_benchmark_writes_results():
+    """``--matrix``: Muon and Adafactor on the transformer-shaped tree, every contender."""
+    proc = JOBS[2].result()
+    try:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "muon: packed step" in proc.stdout and "adafactor: packed step" in proc.stdout
+        records = json.loads((MATRIX_OUT / "results.json").read_text())["records"]
+        assert (MATRIX_OUT / "results.png").stat().st_size > 10_000
+    finally:
+        shutil.rmtree(MATRIX_OUT, ignore_errors=True)
+    kinds = {(r["algorithm"], r["library"], r["variant"]) for r in records}
+    for algorithm in ("muon", "adafactor"):
+        for library, variant in [
+            ("floor", "jit+donate"),
+            ("gdtx", "packed"),
+            ("gdtx", "per-leaf"),
+            ("optax", "jit+donate"),
+        ]:
+            assert (algorithm, library, variant) in kinds
+        if importlib.util.find_spec("torch") is not None:
+            assert (algorithm, "torch", "for-loop") in kinds
+    for r in records:
+        assert r["case"] == "matrix-step" and r["step_s"] > 0 and r["compile_s"] >= 0
 
 
 def _record(records, library, variant, leaves, size):

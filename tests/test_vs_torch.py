@@ -25,6 +25,10 @@ first argument, weight_decay → ``weight_decay``):
 - ``Adam(amsgrad=True)`` → ``amsgrad``.
 - ``NAdam`` (ψ = 4e-3) → ``nadam(2e-3)``; ``decoupled_weight_decay=True`` is the chain
   ``scale_by_nadam, add_decayed_weights, scale_by_learning_rate``.
+- ``Muon`` (matrices only, its Newton–Schulz iteration recorded in float32) with
+  ``AdamW`` for the other leaves → ``muon(debias=False, fan_in_axis=-1,
+  other_optimizer=adamw(...))``: torch reads a matrix as (fan_out, fan_in) and does not
+  bias-correct its momentum.
 - ``lr_scheduler.X`` stepped after every ``optimizer.step()`` → a gdtx schedule of
   ``count``, the number of ``scheduler.step()`` calls before the optimizer step: step k
   (from 1) uses torch epoch k − 1 = gdtx ``count``. No shift is needed, and a shift by one
@@ -91,6 +95,10 @@ def torch_signature(config: dict[str, Any]) -> str:
         return f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
 
     text = call(config["optimizer"], config["kwargs"])
+    if config.get("newton_schulz_float32"):
+        text += "[float32 Newton-Schulz]"
+    if "others" in config:
+        text = f"{text}[2-d]+{call(config['others'], config['others_kwargs'])}[others]"
     if "scheduler" in config:
         text += "+" + call(config["scheduler"], config["scheduler_kwargs"])
     return text

@@ -1,0 +1,120 @@
+"""The matrix optimizers beyond the registry: batched packed runs, stacks, errors, dtypes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import assert_trees_close, continue_run, gradient_sequence, random_tree
+from jax.extend import core as jax_core
+
+import gdtx
+
+SHAPES = {
+    **{f"layer{i}/{name}": (8, 16) for i in range(3) for name in ("q", "o")},
+    **{f"layer{i}/up": (16, 4) for i in range(3)},
+    **{f"layer{i}/bias": (16,) for i in range(3)},
+    "scanned": (3, 4, 6),
+}
+PARAMS = random_tree(0, SHAPES)
+GRADS = gradient_sequence(1, 4, SHAPES)
+
+
+def _matmuls(fn, *args) -> int:
+    """The number of dot_general equations in ``fn``'s jaxpr (nested jaxprs included)."""
+
+    def count(jaxpr) -> int:
+        n = sum(eqn.primitive.name == "dot_general" for eqn in jaxpr.eqns)
+        return n + sum(count(sub) for sub in jax_core.subjaxprs(jaxpr))
+
+    return count(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def test_packed_muon_is_one_batched_iteration_per_shape():
+    """Packed, each run of equal-shape matrices is one batched product per Newton-Schulz
+    multiplication; per leaf, one per matrix. The two agree to float32 rounding."""
+    opt = gdtx.muon(0.02, muon_mask=gdtx.ndim_mask(2))
+    params = jax.tree.map(jnp.asarray, PARAMS)
+    pk = gdtx.packing(params, opt)
+    packed = pk.pack(params)
+    g = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), GRADS[0])
+    per_step = 3 * 5  # XXᵀ, A², (bA + cA²)X, five steps
+    shapes = 3  # (8, 16), (16, 4) and the stack (3, 4, 6)
+    assert _matmuls(opt.update, pk.pack(g), opt.init(packed), packed) == shapes * per_step
+    leaves = 6 + 3 + 1
+    assert _matmuls(opt.update, g, opt.init(params), params) == leaves * per_step
+    tree_path, _ = continue_run(opt, params, opt.init(params), GRADS)
+    packed_path, _ = continue_run(opt, packed, opt.init(packed), GRADS, pk)
+    for a, b in zip(packed_path, tree_path, strict=True):
+        assert_trees_close(a, b, rtol=2e-6, what="packed vs per-leaf")
+
+
+def test_stacked_matrices_match_optax_dimension_numbers():
+    """A selected 3-d leaf is a stack of matrices over its last two axes: Optax's
+    MuonDimensionNumbers(reduction_axis=1, output_axis=2) for that leaf."""
+    dims = optax.contrib.MuonDimensionNumbers
+    spec: Any = {
+        k: (dims(1, 2) if len(s) == 3 else dims() if len(s) == 2 else None)
+        for k, s in SHAPES.items()
+    }
+    ours = gdtx.muon(0.02, weight_decay=0.1, muon_mask=gdtx.ndim_mask(2))
+    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), PARAMS)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs = optax.contrib.muon(0.02, weight_decay=0.1, muon_weight_dimension_numbers=spec)
+        update = jax.jit(theirs.update)
+        p, state, want = params, theirs.init(params), []
+        for g in GRADS:
+            u, state = update(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), g), state, p)
+            p = optax.apply_updates(p, u)
+            want.append(jax.tree.map(np.asarray, p))
+    got, _ = continue_run(ours, params, ours.init(params), GRADS)
+    for a, b in zip(got, want, strict=True):
+        assert_trees_close(a, b, rtol=1e-5, what="stacked muon vs Optax")
+
+
+def test_muon_mask_on_a_vector_is_an_error_naming_it():
+    opt = gdtx.muon(0.02, muon_mask={"w": True, "b": True})
+    with pytest.raises(ValueError, match=r"muon: `muon_mask` selects .*\['b'\]"):
+        opt.init({"w": jnp.ones((2, 2)), "b": jnp.ones(2)})
+
+
+def test_bad_coefficients_and_layout_are_errors():
+    with pytest.raises(ValueError, match="scale_by_muon: `ns_coeffs` must be one of"):
+        gdtx.muon(0.02, ns_coeffs="polar")
+    with pytest.raises(ValueError, match=r"`ns_coeffs` must be three numbers"):
+        gdtx.muon(0.02, ns_coeffs=(1.0, 2.0))
+    with pytest.raises(ValueError, match="scale_by_shape: `fan_in_axis` must be -2 or -1"):
+        gdtx.muon(0.02, fan_in_axis=0)
+    with pytest.raises(ValueError, match="muon: `beta` must lie in"):
+        gdtx.muon(0.02, beta=1.0)
+
+
+def test_dion_coefficients_are_one_triple_per_step():
+    ortho = gdtx.scale_by_muon(ns_coeffs="dion").transforms[1]
+    assert isinstance(ortho, gdtx.Orthogonalize)
+    assert len(ortho.coeffs) == 5
+    assert ortho.coeffs[0] == (4.0848, -6.8946, 2.9270)
+
+
+def test_bfloat16_iteration_is_close_to_float32_and_keeps_dtypes():
+    g = jnp.asarray(GRADS[0]["layer0/q"], jnp.float32)
+    full = gdtx.orthogonalize()
+    half = gdtx.orthogonalize(ns_dtype=jnp.bfloat16)
+    a, _ = full.update(g, full.init(g))
+    b, _ = half.update(g, half.init(g))
+    assert b.dtype == jnp.float32
+    err = float(jnp.max(jnp.abs(a - b)))
+    assert 0 < err < 0.05, err
+
+
+def test_orthogonalize_brings_singular_values_near_one():
+    rng = np.random.default_rng(2)
+    g = jnp.asarray(rng.standard_normal((2, 16, 8)) * np.logspace(-1, 1, 8), jnp.float32)
+    tx = gdtx.orthogonalize()
+    out, _ = tx.update(g, tx.init(g))
+    s = np.linalg.svd(np.asarray(out), compute_uv=False)
+    assert np.all((s > 0.5) & (s < 1.25)), s
