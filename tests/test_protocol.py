@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 import registry
-from helpers import gradient_sequence, random_tree, run_gdtx, to_f32
+from helpers import assert_trees_close, gradient_sequence, random_tree, run_gdtx, to_f32
 
 import gdtx
 
@@ -53,10 +53,11 @@ def test_learning_rate_change_and_second_call_do_not_recompile(name):
     for lr in (0.1, 0.01, 0.003):
         opt = ALGORITHMS[name](lr)
         p1, s1 = step(opt, params, opt.init(params), grads)
-        results.append(step(opt, p1, s1, grads)[0])
+        results.append((p1["w"], step(opt, p1, s1, grads)[0]["w"]))
     assert step._cache_size() == 1  # one compilation for three learning rates
-    # ... and the learning rate did take effect: different values give different steps.
-    assert not np.allclose(results[0]["w"], results[1]["w"])
+    # ... and the learning rate did take effect: different values give different steps
+    # (after the first step for SAM, whose second returns to the unperturbed point).
+    assert not all(np.allclose(a, b) for a, b in zip(results[0], results[1], strict=True))
 
     opt = ALGORITHMS[name](0.01)
     state = opt.init(params)
@@ -75,8 +76,8 @@ def test_jit_and_eager_agree(name):
     alg, key = FORMS[name]
     jitted = registry.gdtx_path(name)
     eager, _ = run_gdtx(alg.make(key), registry.PARAMS, registry.GRADS[:20], jit=False)
-    for k in jitted:
-        np.testing.assert_allclose(jitted[k][19], eager[-1][k], rtol=2e-6, atol=1e-7)
+    # relative to each leaf's largest entry: Muon's Newton-Schulz products mix entries
+    assert_trees_close({k: v[19] for k, v in jitted.items()}, eager[-1], rtol=2e-6, what=name)
 
 
 def _trajectory(opt, params, grads):
