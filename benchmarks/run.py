@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/run.py [--quick] [--out DIR] [--steps N] [--chains] [--matrix]
     python benchmarks/run.py --frameworks [--quick] [--out DIR]
-    python benchmarks/run.py --readme [DIR]
+    python benchmarks/run.py --readme
 
 An optimizer step is memory-bound: Adam reads parameters, gradients and two moments
 and writes three arrays. The *floor* is one jitted, donated kernel over flat buffers
@@ -184,12 +184,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--readme",
-        nargs="?",
-        const=FRAMEWORKS_RESULTS,
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="rewrite README.md's framework table from DIR/results.json and exit",
+        action="store_true",
+        help="rewrite README.md's framework and matrix tables from the committed runs "
+        "(benchmarks/results/frameworks and cpu-matrix) and exit",
     )
     parser.add_argument(
         "--matrix",
@@ -197,8 +194,8 @@ def main(argv: list[str] | None = None) -> None:
         help="only the matrix optimizers (Muon, Adafactor) on a transformer-shaped tree",
     )
     args = parser.parse_args(argv)
-    if args.readme is not None:
-        write_readme_table(args.readme / "results.json")
+    if args.readme:
+        write_readme_tables()
         return
     # Many short rounds: a shared machine's speed drifts within seconds, and the median
     # of many paired ratios is steadier (repeated estimates of one ratio spread over about
@@ -302,22 +299,73 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nwrote {args.out / 'results.json'} and {args.out / 'results.png'}")
 
 
-FRAMEWORKS_RESULTS = Path(__file__).resolve().parent / "results" / "frameworks"
+RESULTS = Path(__file__).resolve().parent / "results"
+FRAMEWORKS_RESULTS = RESULTS / "frameworks"
+MATRIX_RESULTS = RESULTS / "cpu-matrix"
 README = Path(__file__).resolve().parents[1] / "README.md"
-TABLE_START, TABLE_END = "<!-- frameworks table: start -->", "<!-- frameworks table: end -->"
 
 
-def write_readme_table(results: Path) -> None:
-    """Replaces README.md's framework table with the one ``results`` gives."""
-    import frameworks
+def matrix_readme_table(payload: dict[str, Any]) -> str:
+    """The README's table of the matrix optimizers, from run.py --matrix's results.
 
-    payload = json.loads(results.read_text(encoding="utf-8"))
-    table = frameworks.readme_table(payload)
+    Step times in ms with each one's ratio to gdtx's packed step (the median of the
+    per-round ratios), and compile times (first call: trace, compile, one step)."""
+    records = [r for r in payload["records"] if r["case"] == "matrix-step"]
+    columns = [
+        ("floor", "jit+donate"),
+        ("gdtx", "packed"),
+        ("gdtx", "per-leaf"),
+        ("optax", "jit+donate"),
+        ("torch", "for-loop"),
+        ("torch", "foreach"),
+    ]
+    rows = [
+        f"Optimizer step on {records[0]['model']} ({records[0]['leaves']} arrays, "
+        f"{records[0]['elements']:,} floats), median of interleaved rounds: "
+        f"{payload['machine']}.",
+        "",
+        "| algorithm | floor: bytes moved | gdtx packed | gdtx per-leaf | Optax (jit+donate) "
+        "| torch for-loop | torch foreach | compile s: packed / per-leaf / Optax |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for algorithm in dict.fromkeys(r["algorithm"] for r in records):
+        mine = {(r["library"], r["variant"]): r for r in records if r["algorithm"] == algorithm}
+        base = mine["gdtx", "packed"]
+        cells = [
+            f"{1e3 * mine[k]['step_s']:.2f} ms ({paired_ratio(mine[k], base):.2f}×)"
+            if k in mine
+            else "–"
+            for k in columns
+        ]
+        compiles = " / ".join(
+            f"{mine[k]['compile_s']:.1f}"
+            for k in [("gdtx", "packed"), ("gdtx", "per-leaf"), ("optax", "jit+donate")]
+        )
+        rows.append(f"| {algorithm} | " + " | ".join(cells) + f" | {compiles} |")
+    return "\n".join(rows)
+
+
+def readme_tables() -> dict[str, tuple[Path, Callable[[dict[str, Any]], str]]]:
+    """README table name → (the committed run it comes from, the function writing it)."""
+    import frameworks  # Flax and Equinox
+
+    return {
+        "frameworks": (FRAMEWORKS_RESULTS, frameworks.readme_table),
+        "matrix": (MATRIX_RESULTS, matrix_readme_table),
+    }
+
+
+def write_readme_tables() -> None:
+    """Replaces each of README.md's generated tables with the one its committed run gives."""
     text = README.read_text(encoding="utf-8")
-    head, rest = text.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    README.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}", encoding="utf-8")
-    print(f"README.md: framework table from {results}")
+    for name, (results, table_of) in readme_tables().items():
+        payload = json.loads((results / "results.json").read_text(encoding="utf-8"))
+        start, end = f"<!-- {name} table: start -->", f"<!-- {name} table: end -->"
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{table_of(payload)}\n{end}{tail}"
+        print(f"README.md: {name} table from {results}")
+    README.write_text(text, encoding="utf-8")
 
 
 def paired_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:

@@ -28,15 +28,22 @@ from ._rms import InverseRoot
 from ._validate import check_range
 
 
-def check_adam_family(owner: str, b1: Any, b2: Any, eps: Any) -> None:
-    """β₁, β₂ in [0, 1) and ε ≥ 0, the hyperparameters every Adam-family optimizer shares."""
+def check_adam_family(owner: str, b1: Any, b2: Any, eps: Any, eps_root: Any = None) -> None:
+    """β₁, β₂ in [0, 1) and ε ≥ 0, the hyperparameters every Adam-family optimizer shares,
+    and ε_root ≥ 0 where it takes one; named after ``owner``."""
     check_range(owner, "b1", b1, 0.0, 1.0, high_open=True)
     check_range(owner, "b2", b2, 0.0, 1.0, high_open=True)
     check_range(owner, "eps", eps, 0.0)
+    if eps_root is not None:
+        check_range(owner, "eps_root", eps_root, 0.0)
 
 
-def _first_moment(b1: Any, m_dtype: Any) -> Transform:
-    """m̂ = m/(1 − β₁ᵗ), m ← β₁m + (1 − β₁)g."""
+def first_moment(b1: Any, m_dtype: Any, nesterov: bool = False) -> Transform:
+    """m̂ = m/(1 − β₁ᵗ), m ← β₁m + (1 − β₁)g; with ``nesterov`` Dozat's
+    β₁m/(1 − β₁ᵗ⁺¹) + (1 − β₁)g/(1 − β₁ᵗ) (:class:`NesterovEma` with a constant μ = β₁,
+    Optax's ``nesterov=True``)."""
+    if nesterov:
+        return NesterovEma(b1, None, dtype=m_dtype)
     return Chain((Ema(b1, dtype=m_dtype), BiasCorrection(b1)))
 
 
@@ -80,7 +87,7 @@ def scale_by_adam(
     check_adam_family("scale_by_adam", b1, b2, eps)
     check_range("scale_by_adam", "eps_root", eps_root, 0.0)
     v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))
-    return Fork((_first_moment(b1, m_dtype), Chain((v_hat, InverseRoot(eps, eps_root)))))
+    return Fork((first_moment(b1, m_dtype), Chain((v_hat, InverseRoot(eps, eps_root)))))
 
 
 def scale_by_adamax(
@@ -125,7 +132,7 @@ def scale_by_adamax(
     in_max, in_denominator = (eps, 0.0) if eps_in_max else (0.0, eps)
     norm = InfinityNorm(b2, in_max, dtype=v_dtype)
     preconditioner = Chain((norm, InverseRoot(in_denominator, power=1.0)))
-    return Fork((_first_moment(b1, m_dtype), preconditioner))
+    return Fork((first_moment(b1, m_dtype), preconditioner))
 
 
 def scale_by_amsgrad(
@@ -176,7 +183,7 @@ def scale_by_amsgrad(
             InverseRoot(eps),
         )
     )
-    return Fork((_first_moment(b1, m_dtype), preconditioner))
+    return Fork((first_moment(b1, m_dtype), preconditioner))
 
 
 def scale_by_nadam(

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._adam_variants import check_adam_variant
+from ._adam import check_adam_family
 from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain, Fork, total
 from ._moments import BiasCorrection, Ema, VState, ewma_step
@@ -214,7 +214,7 @@ def scale_by_ademamix(
         >>> tx.update(g, tx.init(g))[0]  # (1 + 2·0.5)·sign(g)
         Array([ 2., -2.], dtype=float32)
     """
-    check_adam_variant("scale_by_ademamix", b1, b2, eps, eps_root)
+    check_adam_family("scale_by_ademamix", b1, b2, eps, eps_root)
     if not callable(b3):
         check_range("scale_by_ademamix", "b3", b3, 0.0, 1.0, high_open=True)
     if not callable(alpha):

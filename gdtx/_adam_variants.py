@@ -22,10 +22,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ._adam import check_adam_family, first_moment
 from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain, Fork
 from ._moments import BiasCorrection, Ema, VState, correction_factor, ewma_step
-from ._momentum import NesterovEma
 from ._rms import InverseRoot
 from ._tree import (
     abs_sq,
@@ -38,22 +38,6 @@ from ._tree import (
     zeros_like_tree,
 )
 from ._validate import check_range
-
-
-def check_adam_variant(owner: str, b1: Any, b2: Any, eps: Any, eps_root: Any) -> None:
-    """β₁, β₂ in [0, 1), ε ≥ 0 and ε_root ≥ 0, named after ``owner``."""
-    check_range(owner, "b1", b1, 0.0, 1.0, high_open=True)
-    check_range(owner, "b2", b2, 0.0, 1.0, high_open=True)
-    check_range(owner, "eps", eps, 0.0)
-    check_range(owner, "eps_root", eps_root, 0.0)
-
-
-def first_moment(b1: Any, nesterov: bool, m_dtype: Any) -> Transform:
-    """m̂ = m/(1 − β₁ᵗ), or with ``nesterov`` Dozat's β₁m/(1 − β₁ᵗ⁺¹) + (1 − β₁)g/(1 − β₁ᵗ)
-    (:class:`NesterovEma` with a constant μ = β₁, Optax's ``nesterov=True``)."""
-    if nesterov:
-        return NesterovEma(b1, None, dtype=m_dtype)
-    return Chain((Ema(b1, dtype=m_dtype), BiasCorrection(b1)))
 
 
 class RadamRectification(Transform):
@@ -183,7 +167,7 @@ def scale_by_radam(
         >>> tx.update(g, tx.init(g))[0]  # the first steps are m̂
         Array([ 0.5, -2. ], dtype=float32)
     """
-    check_adam_variant("scale_by_radam", b1, b2, eps, eps_root)
+    check_adam_family("scale_by_radam", b1, b2, eps, eps_root)
     check_range("scale_by_radam", "threshold", threshold, 4.0)
     ema_v = Ema(b2, moment=2, dtype=v_dtype)
     if eps_before_correction:  # √(1−β₂ᵗ)/(√(v + ε_root) + ε)
@@ -191,7 +175,7 @@ def scale_by_radam(
     else:  # 1/(√(v̂ + ε_root) + ε)
         inverse = (ema_v, BiasCorrection(b2), InverseRoot(eps, eps_root))
     rectified = Chain((*inverse, RadamRectification(b2, threshold, strict_threshold)))
-    return Fork((first_moment(b1, nesterov, m_dtype), rectified))
+    return Fork((first_moment(b1, m_dtype, nesterov), rectified))
 
 
 class BeliefState(NamedTuple):
@@ -249,7 +233,7 @@ class ScaleByBelief(Transform):
     v_dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
-        check_adam_variant("scale_by_belief", self.b1, self.b2, self.eps, self.eps_root)
+        check_adam_family("scale_by_belief", self.b1, self.b2, self.eps, self.eps_root)
 
     def init_state(self, params: Params) -> BeliefState:
         return BeliefState(
@@ -377,8 +361,8 @@ def scale_by_yogi(
         >>> tx.update(g, tx.init(g))[0]  # the first step is sign(g)
         Array([ 1., -1.], dtype=float32)
     """
-    check_adam_variant("scale_by_yogi", b1, b2, eps, eps_root)
+    check_adam_family("scale_by_yogi", b1, b2, eps, eps_root)
     check_range("scale_by_yogi", "initial_accumulator_value", initial_accumulator_value, 0.0)
     v = YogiMoment(b2, initial_accumulator_value, dtype=v_dtype)
     preconditioner = Chain((v, BiasCorrection(b2), InverseRoot(eps, eps_root)))
-    return Fork((first_moment(b1, False, m_dtype), preconditioner))
+    return Fork((first_moment(b1, m_dtype), preconditioner))

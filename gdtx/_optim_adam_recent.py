@@ -7,8 +7,8 @@ from typing import Any
 
 import jax
 
+from ._adam import check_adam_family
 from ._adam_recent import quarter_power, scale_by_ademamix, scale_by_adopt
-from ._adam_variants import check_adam_variant
 from ._combine import Chain
 from ._optim import ScalarOrSchedule, l2, lr_block, sign
 from ._scale import AddDecayedWeights
@@ -130,7 +130,7 @@ def ademamix(
         Array([-0.2], dtype=float32)
     """
     lr = lr_block("ademamix", learning_rate)
-    check_adam_variant("ademamix", b1, b2, eps, eps_root)
+    check_adam_family("ademamix", b1, b2, eps, eps_root)
     if not callable(b3):
         check_range("ademamix", "b3", b3, 0.0, 1.0, high_open=True)
     if not callable(alpha):

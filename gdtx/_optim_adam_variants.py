@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._adam import check_adam_family, scale_by_adamax, scale_by_nadam
-from ._adam_variants import ScaleByBelief, check_adam_variant, scale_by_radam, scale_by_yogi
+from ._adam_variants import ScaleByBelief, scale_by_radam, scale_by_yogi
 from ._combine import Chain
 from ._optim import ScalarOrSchedule, l2, lr_block, sign
 from ._scale import AddDecayedWeights
@@ -67,7 +67,7 @@ def radam(
         Array([-0.3], dtype=float32)
     """
     lr = lr_block("radam", learning_rate)
-    check_adam_variant("radam", b1, b2, eps, eps_root)
+    check_adam_family("radam", b1, b2, eps, eps_root)
     check_range("radam", "threshold", threshold, 4.0)
     core = scale_by_radam(
         b1,
@@ -141,7 +141,7 @@ def nadamw(
         -0.24737
     """
     lr = lr_block("nadamw", learning_rate)
-    check_adam_variant("nadamw", b1, b2, eps, eps_root)
+    check_adam_family("nadamw", b1, b2, eps, eps_root)
     check_range("nadamw", "weight_decay", weight_decay, 0.0)
     if momentum_decay is not None:
         check_range("nadamw", "momentum_decay", momentum_decay, 0.0)
@@ -245,7 +245,7 @@ def adabelief(
         Array([-0.1111], dtype=float32)
     """
     lr = lr_block("adabelief", learning_rate)
-    check_adam_variant("adabelief", b1, b2, eps, eps_root)
+    check_adam_family("adabelief", b1, b2, eps, eps_root)
     core = ScaleByBelief(b1, b2, eps, eps_root, nesterov, m_dtype, v_dtype)
     return Chain((*sign(maximize), *l2("adabelief", weight_decay), core, lr), "adabelief")
 
@@ -294,7 +294,7 @@ def yogi(
         Array([-0.01], dtype=float32)
     """
     lr = lr_block("yogi", learning_rate)
-    check_adam_variant("yogi", b1, b2, eps, eps_root)
+    check_adam_family("yogi", b1, b2, eps, eps_root)
     check_range("yogi", "initial_accumulator_value", initial_accumulator_value, 0.0)
     core = scale_by_yogi(
         b1, b2, eps, eps_root, initial_accumulator_value, m_dtype=m_dtype, v_dtype=v_dtype

@@ -82,7 +82,8 @@ def _clip_adamw() -> Any:
 
 
 def cases() -> dict[str, Case]:
-    """The cases, by name. ``muon`` and ``adafactor`` join when gdtx has them."""
+    """The cases, by name: Muon and Adafactor per-leaf and packed, whose per-matrix
+    statistics must be those of the whole matrix, not of one process's shard."""
     out = {
         "clip+adamw": Case(_clip_adamw, unsharded=True),
         "groups+accumulate+finite": Case(
@@ -107,14 +108,13 @@ def cases() -> dict[str, Case]:
             unsharded=True,
         ),
     }
-    optional: dict[str, Callable[[], Any]] = {
-        "muon": lambda: gdtx.muon(1e-2),  # type: ignore[attr-defined]
-        "adafactor": lambda: gdtx.adafactor(learning_rate=1e-2),  # type: ignore[attr-defined]
+    matrix: dict[str, Callable[[], Any]] = {
+        "muon": lambda: gdtx.muon(1e-2),
+        "adafactor": lambda: gdtx.adafactor(learning_rate=1e-2),
     }
-    for name, make in optional.items():
-        if hasattr(gdtx, name):
-            out[name] = Case(make, unsharded=True)
-            out[f"{name}+packed"] = Case(make, packed=True)
+    for name, make in matrix.items():
+        out[name] = Case(make, unsharded=True)
+        out[f"{name}+packed"] = Case(make, packed=True)
     return out
 
 

@@ -101,21 +101,25 @@ def test_framework_benchmark_writes_every_loop_of_every_model():
 
 
 def _frameworks_module():
+    return _benchmark_module("frameworks")
+
+
+def _benchmark_module(name):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        import frameworks
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    return frameworks
 
 
-def test_readme_framework_table_is_the_committed_run():
-    """README's framework table is what ``run.py --readme`` writes from the committed run."""
-    payload = json.loads((ROOT / "benchmarks/results/frameworks/results.json").read_text())
+def test_readme_tables_are_the_committed_runs():
+    """README's framework and matrix tables are what ``run.py --readme`` writes from the
+    committed runs."""
     readme = (ROOT / "README.md").read_text()
-    start, end = "<!-- frameworks table: start -->\n", "\n<!-- frameworks table: end -->"
-    table = readme.split(start, 1)[1].split(end, 1)[0]
-    assert table == _frameworks_module().readme_table(payload)
+    for name, (results, table_of) in _benchmark_module("run").readme_tables().items():
+        payload = json.loads((results / "results.json").read_text())
+        start, end = f"<!-- {name} table: start -->\n", f"\n<!-- {name} table: end -->"
+        assert readme.split(start, 1)[1].split(end, 1)[0] == table_of(payload), name
 
 
 def test_matrix_benchmark_writes_results():
