@@ -84,8 +84,7 @@ def scale_by_adam(
         >>> tx.update(g, tx.init(g))[0]  # the first step is sign(g)
         Array([ 1., -1.], dtype=float32)
     """
-    check_adam_family("scale_by_adam", b1, b2, eps)
-    check_range("scale_by_adam", "eps_root", eps_root, 0.0)
+    check_adam_family("scale_by_adam", b1, b2, eps, eps_root)
     v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))
     return Fork((first_moment(b1, m_dtype), Chain((v_hat, InverseRoot(eps, eps_root)))))
 
@@ -226,8 +225,7 @@ def scale_by_nadam(
         >>> tx.update(g, tx.init(g))[0].round(6)  # (1−β₁)/(1−β₁) + β₁(1−β₁)/(1−β₁²)
         Array([1.473684], dtype=float32)
     """
-    check_adam_family("scale_by_nadam", b1, b2, eps)
-    check_range("scale_by_nadam", "eps_root", eps_root, 0.0)
+    check_adam_family("scale_by_nadam", b1, b2, eps, eps_root)
     if momentum_decay is not None:
         check_range("scale_by_nadam", "momentum_decay", momentum_decay, 0.0)
     v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))

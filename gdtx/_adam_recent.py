@@ -25,7 +25,7 @@ from ._combine import Chain, Fork, total
 from ._moments import BiasCorrection, Ema, VState, ewma_step
 from ._rms import InverseRoot
 from ._scale import Scale, ScaleBySchedule
-from ._tree import abs_sq, elementwise, v_zeros_like_tree
+from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree
 from ._validate import check_range
 
 
@@ -91,7 +91,8 @@ class AdoptNormalize(Transform):
             c = jnp.asarray(self.clip_value_fn(ctx.count.astype(jnp.result_type(float))))
 
         def normalize(g: jax.Array, v: jax.Array) -> jax.Array:
-            x = g / jnp.maximum(jnp.sqrt(v), hyper(self.eps, v.dtype)).astype(g.dtype)
+            # 0 where max(√v, ε) = 0 (ε = 0 and no gradient yet), as every root block does
+            x = safe_div(g, jnp.maximum(jnp.sqrt(v), hyper(self.eps, v.dtype)))
             if c is not None:  # |x| ≤ c
                 limit = c.astype(v.dtype)
                 if jnp.iscomplexobj(x):

@@ -301,10 +301,7 @@ class YogiMoment(Transform):
         check_range("yogi_moment", "initial", self.initial, 0.0)
 
     def init_state(self, params: Params) -> VState:
-        v = jax.tree.map(
-            lambda z: z + hyper(self.initial, z.dtype), v_zeros_like_tree(params, self.dtype)
-        )
-        return VState(v=v)
+        return VState(v=v_zeros_like_tree(params, self.dtype, self.initial))
 
     def step(
         self, updates: Updates, state: VState, params: Params | None, ctx: Context

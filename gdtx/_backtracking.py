@@ -8,9 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, static
-from ._lbfgs import real_dtype, tree_vdot
 from ._objective import signed_objective
-from ._tree import elementwise, zeros_like_tree
+from ._tree import elementwise, real_dtype, tree_vdot, zeros_like_tree
 from ._validate import check_positive_int, check_range
 
 _OWNER = "scale_by_backtracking_linesearch"

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._base import PytreeDataclass, static
-from ._tree import abs_sq_leaf
+from ._tree import abs_sq_leaf, leaf_dtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,11 +114,6 @@ class Layout:
     def leaf_indices(self) -> tuple[int, ...]:
         """The tree leaves this layout holds, in tree order."""
         return tuple(sorted(i for b in self.buffers for i in b.leaves))
-
-    @property
-    def complete(self) -> bool:
-        """Whether the layout holds every leaf of the tree."""
-        return len(self.leaf_indices) == self.treedef.num_leaves
 
     def view(self) -> Any:
         """The leaves as ``jax.ShapeDtypeStruct``, in the parameters' tree.
@@ -305,7 +300,7 @@ def leaf_scalars(tree: Any, values: Any) -> Any:
 def leaf_zeros(tree: Any, dtype: Callable[[Any], Any]) -> Any:
     """Zero per leaf, shaped like :func:`leaf_sums`'s result, in ``dtype(leaf dtype)``."""
     if not isinstance(tree, Packed):
-        return jax.tree.map(lambda x: jnp.zeros([], dtype(x.dtype)), tree)
+        return jax.tree.map(lambda x: jnp.zeros([], dtype(leaf_dtype(x))), tree)
     return tuple(jnp.zeros(len(b.leaves), dtype(b.dtype)) for b in tree.layout.buffers)
 
 

@@ -15,42 +15,13 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype, static
-from ._tree import leaf_dtype, to_compute, zeros
+from ._tree import check_real, leaf_dtype, real_dtype, safe_div, to_compute, tree_vdot, zeros
 from ._validate import check_positive_int
-
-
-def real_dtype(tree: Any) -> Any:
-    """The dtype of a tree's scalars (inner products, step sizes): the widest compute
-    dtype of its leaves (float32, or float64 when a leaf is float64)."""
-    dtypes = [compute_dtype(leaf_dtype(x)) for x in jax.tree.leaves(tree)]
-    return max(dtypes, key=lambda d: d.itemsize, default=jnp.dtype(jnp.float32))
-
-
-def tree_vdot(a: Any, b: Any, dtype: Any) -> jax.Array:
-    """⟨a, b⟩ = Σ over all leaves of Σ aᵢbᵢ, in at least float32, as a ``dtype`` scalar.
-
-    A sum over every element of the tree: the same number (up to the order of
-    summation) for a tree of arrays and for its packed buffers.
-    """
-    total = jnp.zeros([], dtype)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        total = total + jnp.sum(to_compute(x) * to_compute(y)).astype(dtype)
-    return total
 
 
 def axpy(c: jax.Array, x: Any, y: Any) -> Any:
     """y + c·x leaf by leaf, in ``y``'s dtypes (c a scalar)."""
     return jax.tree.map(lambda u, v: v + c.astype(v.dtype) * u.astype(v.dtype), x, y)
-
-
-def check_real(owner: str, tree: Any) -> None:
-    """Raises ``TypeError`` naming the first complex leaf of ``tree``."""
-    for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if jnp.issubdtype(leaf_dtype(x), jnp.complexfloating):
-            raise TypeError(
-                f"{owner}: real parameters only (an inner product of complex gradients has "
-                f"no single convention), got {leaf_dtype(x)} at {jax.tree_util.keystr(path)}."
-            )
 
 
 class LbfgsState(NamedTuple):
@@ -150,7 +121,7 @@ class ScaleByLbfgs(Transform):
         s_new = jax.tree.map(diff, theta, state.theta)
         y_new = jax.tree.map(diff, g, state.g)
         sy = tree_vdot(s_new, y_new, f)
-        rho_new = jnp.where(sy == 0, jnp.zeros_like(sy), 1 / jnp.where(sy == 0, 1, sy))
+        rho_new = safe_div(jnp.ones_like(sy), sy)  # ρ = 1/⟨y, s⟩, 0 if ⟨y, s⟩ = 0
         slot = jnp.remainder(ctx.count - 1, m)  # step k writes slot (k − 1) mod m
 
         def write(memory: jax.Array, x: jax.Array) -> jax.Array:

@@ -134,12 +134,7 @@ class Ema(Transform):
     def init_state(self, params: Params) -> MState | VState:
         if self.moment == 1:
             return MState(m=zeros_like_tree(params, self.dtype))
-        # zeros laid out like the parameters plus the initial value, not jnp.full_like:
-        # a constant would lose the parameters' sharding under jit.
-        v = jax.tree.map(
-            lambda z: z + hyper(self.initial, z.dtype), v_zeros_like_tree(params, self.dtype)
-        )
-        return VState(v=v)
+        return VState(v=v_zeros_like_tree(params, self.dtype, self.initial))
 
     def step(
         self, updates: Updates, state: MState | VState, params: Params | None, ctx: Context
@@ -219,10 +214,7 @@ class SumOfSquares(Transform):
         check_range("sum_of_squares", "initial", self.initial, 0.0)
 
     def init_state(self, params: Params) -> VState:
-        v = jax.tree.map(
-            lambda z: z + hyper(self.initial, z.dtype), v_zeros_like_tree(params, self.dtype)
-        )
-        return VState(v=v)
+        return VState(v=v_zeros_like_tree(params, self.dtype, self.initial))
 
     def step(
         self, updates: Updates, state: VState, params: Params | None, ctx: Context

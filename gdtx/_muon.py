@@ -14,15 +14,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ._adam import scale_by_adam, scale_by_nadam
 from ._base import Context, EmptyState, Params, Transform, Updates, compute_dtype, hyper, static
-from ._combine import Chain, Fork
+from ._combine import Chain
 from ._groups import partition
 from ._masks import MaskLike, freeze_mask, mask_leaves
 from ._matrix import Shape, map_matrices, map_stacked
-from ._moments import BiasCorrection, Ema, ema
+from ._moments import ema
 from ._momentum import NesterovEma
 from ._optim import ScalarOrSchedule, lr_block, sign
-from ._rms import InverseRoot
 from ._scale import AddDecayedWeights
 from ._validate import check_positive_int, check_range
 
@@ -449,12 +449,12 @@ def _adamw(
     """Optax's ``adamw(..., nesterov=nesterov)``, the default for Muon's other leaves."""
     check_range("muon", "adam_b1", b1, 0.0, 1.0, high_open=True)
     check_range("muon", "adam_b2", b2, 0.0, 1.0, high_open=True)
+    check_range("muon", "adam_eps", eps, 0.0)
     check_range("muon", "adam_eps_root", eps_root, 0.0)
     check_range("muon", "adam_weight_decay", weight_decay, 0.0)
-    if nesterov:
-        first: Transform = NesterovEma(b1, None, dtype=mu_dtype)
+    if nesterov:  # Dozat's first moment with a constant μ = β₁
+        direction = scale_by_nadam(b1, b2, eps, None, eps_root=eps_root, m_dtype=mu_dtype)
     else:
-        first = Chain((Ema(b1, dtype=mu_dtype), BiasCorrection(b1)))
-    v_hat = Chain((Ema(b2, moment=2), BiasCorrection(b2), InverseRoot(eps, eps_root)))
+        direction = scale_by_adam(b1, b2, eps, eps_root, m_dtype=mu_dtype)
     lr = lr_block("muon", learning_rate)
-    return Chain((Fork((first, v_hat)), AddDecayedWeights(weight_decay), lr))
+    return Chain((direction, AddDecayedWeights(weight_decay), lr))

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._base import Context, Params, Transform, Updates, hyper
 from ._combine import Chain
-from ._layout import Packed, leaf_sums
+from ._layout import Packed, leaf_sums, leaf_zeros
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._tree import elementwise
 from ._validate import check_range
@@ -45,12 +45,6 @@ class ZeroNansState(NamedTuple):
     found_nan: Any
 
 
-def _per_leaf_false(params: Params) -> Any:
-    if isinstance(params, Packed):
-        return tuple(jnp.zeros(len(b.leaves), bool) for b in params.layout.buffers)
-    return jax.tree.map(lambda _: jnp.array(False), params)
-
-
 class ZeroNans(Transform):
     """Replaces NaN entries with 0: out = g where g is a number, 0 where g is NaN.
 
@@ -67,7 +61,7 @@ class ZeroNans(Transform):
     """
 
     def init_state(self, params: Params) -> ZeroNansState:
-        return ZeroNansState(found_nan=_per_leaf_false(params))
+        return ZeroNansState(found_nan=leaf_zeros(params, lambda _: jnp.bool_))
 
     def step(
         self, updates: Updates, state: ZeroNansState, params: Params | None, ctx: Context

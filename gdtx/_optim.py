@@ -28,6 +28,13 @@ def l2(owner: str, weight_decay: Any) -> tuple[Transform, ...]:
     return (AddDecayedWeights(weight_decay),)
 
 
+def decoupled(owner: str, weight_decay: Any, mask: Any = None) -> AddDecayedWeights:
+    """Decoupled weight decay (AdamW's λθ added to the update), λ ≥ 0 checked under the
+    optimizer's name; ``mask`` selects the leaves that decay."""
+    check_range(owner, "weight_decay", weight_decay, 0.0)
+    return AddDecayedWeights(weight_decay, mask)
+
+
 def sign(maximize: bool) -> tuple[Transform, ...]:
     """g ← −g first when maximizing (torch's ``maximize``), before any weight decay."""
     return (Scale(-1.0),) if maximize else ()

@@ -13,8 +13,7 @@ from ._adam import (
 )
 from ._adan import ScaleByAdan
 from ._combine import Chain
-from ._optim import ScalarOrSchedule, l2, lr_block, sign
-from ._scale import AddDecayedWeights
+from ._optim import ScalarOrSchedule, decoupled, l2, lr_block, sign
 from ._validate import check_range
 
 
@@ -61,8 +60,7 @@ def adam(
         Array([-0.001,  0.001], dtype=float32)
     """
     lr = lr_block("adam", learning_rate)
-    check_adam_family("adam", b1, b2, eps)
-    check_range("adam", "eps_root", eps_root, 0.0)
+    check_adam_family("adam", b1, b2, eps, eps_root)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
     return Chain((*sign(maximize), *l2("adam", weight_decay), core, lr), "adam")
 
@@ -154,11 +152,9 @@ def adamw(
         Array([-0.2], dtype=float32)
     """
     lr = lr_block("adamw", learning_rate)
-    check_adam_family("adamw", b1, b2, eps)
-    check_range("adamw", "eps_root", eps_root, 0.0)
-    check_range("adamw", "weight_decay", weight_decay, 0.0)
+    check_adam_family("adamw", b1, b2, eps, eps_root)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*sign(maximize), core, AddDecayedWeights(weight_decay, mask), lr), "adamw")
+    return Chain((*sign(maximize), core, decoupled("adamw", weight_decay, mask), lr), "adamw")
 
 
 def adamax(
@@ -310,6 +306,5 @@ def adan(
         check_range("adan", name, value, 0.0, 1.0, high_open=True)
     check_range("adan", "eps", eps, 0.0)
     check_range("adan", "eps_root", eps_root, 0.0)
-    check_range("adan", "weight_decay", weight_decay, 0.0)
     core = ScaleByAdan(b1, b2, b3, eps, eps_root, dtype=m_dtype)
-    return Chain((*sign(maximize), core, AddDecayedWeights(weight_decay, mask), lr), "adan")
+    return Chain((*sign(maximize), core, decoupled("adan", weight_decay, mask), lr), "adan")

@@ -10,8 +10,7 @@ import jax
 from ._adam import check_adam_family
 from ._adam_recent import quarter_power, scale_by_ademamix, scale_by_adopt
 from ._combine import Chain
-from ._optim import ScalarOrSchedule, l2, lr_block, sign
-from ._scale import AddDecayedWeights
+from ._optim import ScalarOrSchedule, decoupled, l2, lr_block, sign
 from ._validate import check_range
 
 
@@ -135,7 +134,6 @@ def ademamix(
         check_range("ademamix", "b3", b3, 0.0, 1.0, high_open=True)
     if not callable(alpha):
         check_range("ademamix", "alpha", alpha, 0.0)
-    check_range("ademamix", "weight_decay", weight_decay, 0.0)
     core = scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, m_dtype, v_dtype=v_dtype)
-    decay = AddDecayedWeights(weight_decay, mask)
+    decay = decoupled("ademamix", weight_decay, mask)
     return Chain((*sign(maximize), core, decay, lr), "ademamix")

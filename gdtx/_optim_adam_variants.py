@@ -7,8 +7,7 @@ from typing import Any
 from ._adam import check_adam_family, scale_by_adamax, scale_by_nadam
 from ._adam_variants import ScaleByBelief, scale_by_radam, scale_by_yogi
 from ._combine import Chain
-from ._optim import ScalarOrSchedule, l2, lr_block, sign
-from ._scale import AddDecayedWeights
+from ._optim import ScalarOrSchedule, decoupled, l2, lr_block, sign
 from ._validate import check_range
 
 
@@ -86,8 +85,7 @@ def radam(
             raise ValueError(
                 "radam: `decoupled_weight_decay=True` needs a `weight_decay` λ ≥ 0, got None."
             )
-        check_range("radam", "weight_decay", weight_decay, 0.0)
-        return Chain((*sign(maximize), core, AddDecayedWeights(weight_decay), lr), "radam")
+        return Chain((*sign(maximize), core, decoupled("radam", weight_decay), lr), "radam")
     return Chain((*sign(maximize), *l2("radam", weight_decay), core, lr), "radam")
 
 
@@ -142,13 +140,12 @@ def nadamw(
     """
     lr = lr_block("nadamw", learning_rate)
     check_adam_family("nadamw", b1, b2, eps, eps_root)
-    check_range("nadamw", "weight_decay", weight_decay, 0.0)
     if momentum_decay is not None:
         check_range("nadamw", "momentum_decay", momentum_decay, 0.0)
     core = scale_by_nadam(
         b1, b2, eps, momentum_decay, eps_root=eps_root, m_dtype=m_dtype, v_dtype=v_dtype
     )
-    decay = AddDecayedWeights(weight_decay, mask)
+    decay = decoupled("nadamw", weight_decay, mask)
     return Chain((*sign(maximize), core, decay, lr), "nadamw")
 
 
@@ -196,9 +193,8 @@ def adamaxw(
     """
     lr = lr_block("adamaxw", learning_rate)
     check_adam_family("adamaxw", b1, b2, eps)
-    check_range("adamaxw", "weight_decay", weight_decay, 0.0)
     core = scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, m_dtype=m_dtype, v_dtype=v_dtype)
-    decay = AddDecayedWeights(weight_decay, mask)
+    decay = decoupled("adamaxw", weight_decay, mask)
     return Chain((*sign(maximize), core, decay, lr), "adamaxw")
 
 

@@ -14,8 +14,8 @@ from ._adam import check_adam_family, scale_by_adam
 from ._combine import Chain
 from ._layerwise import FromageLearningRate, ScaleByLayerwiseNorm
 from ._momentum import Trace
-from ._optim import ScalarOrSchedule, lr_block, sign
-from ._scale import AddDecayedWeights, ScaleByTrustRatio
+from ._optim import ScalarOrSchedule, decoupled, lr_block, sign
+from ._scale import ScaleByTrustRatio
 from ._validate import check_range
 
 
@@ -67,11 +67,9 @@ def lamb(
         Array([-0.3536,  0.3536], dtype=float32)
     """
     lr = lr_block("lamb", learning_rate)
-    check_adam_family("lamb", b1, b2, eps)
-    check_range("lamb", "eps_root", eps_root, 0.0)
-    check_range("lamb", "weight_decay", weight_decay, 0.0)
+    check_adam_family("lamb", b1, b2, eps, eps_root)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    decay = AddDecayedWeights(weight_decay, mask)
+    decay = decoupled("lamb", weight_decay, mask)
     return Chain((*sign(maximize), core, decay, ScaleByTrustRatio(), lr), "lamb")
 
 
@@ -120,12 +118,10 @@ def novograd(
         (Array([-0.06,  0.08], dtype=float32), Array([-0.1], dtype=float32))
     """
     lr = lr_block("novograd", learning_rate)
-    check_adam_family("novograd", b1, b2, eps)
-    check_range("novograd", "eps_root", eps_root, 0.0)
+    check_adam_family("novograd", b1, b2, eps, eps_root)
     norm = ScaleByLayerwiseNorm(b2, eps, eps_root, dtype=v_dtype)
     momentum = Trace(b1, m_dtype=m_dtype)
-    check_range("novograd", "weight_decay", weight_decay, 0.0)
-    decay = AddDecayedWeights(weight_decay)
+    decay = decoupled("novograd", weight_decay)
     return Chain((*sign(maximize), norm, decay, momentum, lr), "novograd")
 
 

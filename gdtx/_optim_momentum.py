@@ -8,7 +8,7 @@ from ._base import Transform
 from ._combine import Chain, masked
 from ._moments import ema
 from ._momentum import ScaleByLion, Trace
-from ._optim import ScalarOrSchedule, l2, lr_block, sign
+from ._optim import ScalarOrSchedule, decoupled, l2, lr_block, sign
 from ._scale import AddDecayedWeights, ScaleByTrustRatio
 from ._validate import check_range
 
@@ -226,6 +226,5 @@ def lion(
     lr = lr_block("lion", learning_rate)
     check_range("lion", "b1", b1, 0.0, 1.0, high_open=True)
     check_range("lion", "b2", b2, 0.0, 1.0, high_open=True)
-    check_range("lion", "weight_decay", weight_decay, 0.0)
     core = ScaleByLion(b1, b2, dtype=m_dtype)
-    return Chain((*sign(maximize), core, AddDecayedWeights(weight_decay, mask), lr), "lion")
+    return Chain((*sign(maximize), core, decoupled("lion", weight_decay, mask), lr), "lion")

@@ -13,13 +13,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._adam import check_adam_family, scale_by_adam
+from ._adam import check_adam_family, scale_by_adam, scale_by_nadam
 from ._base import Context, Params, Transform, Updates, hyper, static
-from ._combine import Chain, Fork
-from ._moments import BiasCorrection, Ema
-from ._momentum import NesterovEma
+from ._combine import Chain
 from ._optim import ScalarOrSchedule, lr_block, sign
-from ._rms import InverseRoot
 from ._tree import elementwise, map_leaves, zeros_like_tree
 from ._validate import check_range
 
@@ -178,8 +175,7 @@ def optimistic_adam(
     """
     owner = "optimistic_adam"
     lr = lr_block(owner, learning_rate)
-    check_adam_family(owner, b1, b2, eps)
-    check_range(owner, "eps_root", eps_root, 0.0)
+    check_adam_family(owner, b1, b2, eps, eps_root)
     if optimism is None:
         relative: Any = 1.0
     else:
@@ -191,10 +187,8 @@ def optimistic_adam(
             )
         check_range(owner, "learning_rate", learning_rate, 0.0, low_open=True)
         relative = optimism / learning_rate  # o/α
-    if nesterov:
-        v_hat = Chain((Ema(b2, moment=2), BiasCorrection(b2)))
-        preconditioner = Chain((v_hat, InverseRoot(eps, eps_root)))
-        direction: Transform = Fork((NesterovEma(b1, None, dtype=m_dtype), preconditioner))
+    if nesterov:  # Dozat's first moment with a constant μ = β₁: NAdam's direction
+        direction = scale_by_nadam(b1, b2, eps, None, eps_root=eps_root, m_dtype=m_dtype)
     else:
         direction = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype)
     core = ScaleByOptimisticGradient(1.0, relative)

@@ -14,18 +14,8 @@ from ._combine import Chain
 from ._moments import correction_factor, ewma_step
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._schedules import Schedule, as_schedule
-from ._tree import abs_sq, elementwise, to_compute, v_zeros_like_tree, zeros_like_tree
+from ._tree import abs_sq, elementwise, tree_sum, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
-
-
-def tree_sum(fn: Any, *trees: Any) -> jax.Array:
-    """Σ over every element of every leaf of ``fn(leaves...)``, in at least float32.
-
-    A sum over all elements is the same whether the leaves are arrays or packed buffers
-    (buffers hold the leaves back to back, nothing else), so it is layout-independent.
-    """
-    leaves = jax.tree.leaves(jax.tree.map(lambda *xs: jnp.sum(fn(*map(to_compute, xs))), *trees))
-    return sum(leaves, jnp.zeros([], jnp.result_type(float)))
 
 
 class ProdigyState(NamedTuple):
@@ -146,7 +136,8 @@ class ScaleByProdigy(Transform):
         dg = elementwise(lambda g: d.astype(g.dtype) * g, updates)  # d·g
         m = ewma_step(state.m, dg, self.b1)  # m ← β₁m + (1 − β₁)d·g
         v = ewma_step(state.v, abs_sq(dg), self.b2)  # v ← β₂v + (1 − β₂)d²g²
-        inner = tree_sum(lambda g, x0, x: g * (x0 - x), updates, state.x0, params)  # ⟨g, x₀−x⟩
+        fs = jnp.result_type(float)  # the sums' dtype: the default float, as r's and d's
+        inner = tree_sum(lambda g, x0, x: g * (x0 - x), updates, state.x0, params, dtype=fs)
         weight = d * d / d0 if self.safeguard_warmup else eta * d / d0
 
         def s_step(s: jax.Array, g: jax.Array) -> jax.Array:
@@ -154,7 +145,7 @@ class ScaleByProdigy(Transform):
 
         s = elementwise(s_step, state.s, updates)
         r = b3 * state.r + (d / d0) * eta * inner  # r ← β₃r + (d/d₀)η⟨g, x₀ − x⟩
-        norm_s = tree_sum(jnp.abs, s)  # ‖s‖₁
+        norm_s = tree_sum(jnp.abs, s, dtype=fs)  # ‖s‖₁
         estimate = jnp.where(norm_s == 0, d, hyper(self.estim_lr_coef, f) * r / norm_s)
         d_new = jnp.maximum(d, estimate)  # d ← max(d, c·r/‖s‖₁)
 

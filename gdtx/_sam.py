@@ -159,25 +159,29 @@ class SAM(Transform):
         outer_count, adv_count = self._counts(ctx.count)
         first, last = ctx.count % k == 0, ctx.count % k == k - 1
         cache = tree_select(first, params, state.cache)  # w, kept from the period's start
-        adv_u, adv_state = self.adv_optimizer.step(
-            updates, state.adv_state, params, ctx.with_count(adv_count)
-        )
-        opt_u, opt_state = self.optimizer.step(
-            updates, state.opt_state, cache, ctx.with_count(outer_count)
-        )
 
-        def outer(w: jax.Array, p: jax.Array, u: jax.Array) -> jax.Array:
-            return w - p + u.astype(w.dtype)  # back to w, then O's step
+        def like(tree: Any) -> Any:  # both branches return the updates' dtypes
+            return jax.tree.map(lambda x, g: x.astype(g.dtype), tree, updates)
 
-        def climb(u: jax.Array) -> jax.Array:
-            return -u  # A's update, negated: ascent
+        def outer_step(_: None) -> tuple[Any, Any, Any]:  # the period's last call: O's step
+            opt_u, opt_state = self.optimizer.step(
+                updates, state.opt_state, cache, ctx.with_count(outer_count)
+            )
+            # back to w, then O's step
+            out = elementwise(lambda w, p, u: w - p + u.astype(w.dtype), cache, params, opt_u)
+            adv_state = (
+                self.adv_optimizer.init_state(params) if self.reset_state else state.adv_state
+            )
+            return like(out), opt_state, adv_state
 
-        out = tree_select(last, elementwise(outer, cache, params, opt_u), elementwise(climb, adv_u))
-        if self.reset_state:
-            adv_state = tree_select(last, self.adv_optimizer.init_state(params), adv_state)
-        else:
-            adv_state = tree_select(last, state.adv_state, adv_state)
-        opt_state = tree_select(last, opt_state, state.opt_state)
+        def ascent_step(_: None) -> tuple[Any, Any, Any]:  # A's update, negated: ascent
+            adv_u, adv_state = self.adv_optimizer.step(
+                updates, state.adv_state, params, ctx.with_count(adv_count)
+            )
+            return like(elementwise(lambda u: -u, adv_u)), state.opt_state, adv_state
+
+        # one of the two optimizers runs per call (both, as a select, under vmap)
+        out, opt_state, adv_state = jax.lax.cond(last, outer_step, ascent_step, None)
         return out, SAMState(opt_state=opt_state, adv_state=adv_state, cache=cache)
 
     def _opaque(

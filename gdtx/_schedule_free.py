@@ -137,9 +137,8 @@ class ScheduleFree(Transform):
 
         delta = elementwise(out, params, state.z, u)
         z = elementwise(lambda z, u: z + u, state.z, u)  # z ← z + u
-        new_state = ScheduleFreeState(
-            b1=state.b1, weight_sum=weight_sum, max_lr=max_lr, inner=inner, z=z
-        )
+        # the β₁ this step used, so that schedule_free_eval_params follows a new β₁
+        new_state = ScheduleFreeState(b1=b1, weight_sum=weight_sum, max_lr=max_lr, inner=inner, z=z)
         return jax.tree.map(lambda d, g: d.astype(g.dtype), delta, updates), new_state
 
 

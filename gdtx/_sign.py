@@ -124,10 +124,10 @@ class ScaleByRprop(Transform):
     (iRprop⁻; Igel & Hüsken, 2000), as ``torch.optim.Rprop``.
 
     $$ s = \operatorname{sign}(g\, g_{prev}), \quad
-       \Delta \leftarrow \operatorname{clip}igl(\Delta\cdot
-       \{\eta^+ 	ext{ if } s > 0;\ \eta^- 	ext{ if } s < 0;\ 1 	ext{ else}\},\,
-       \Delta_{min}, \Delta_{max}igr), $$
-    $$ g \leftarrow 0 	ext{ where } s < 0, \qquad 	ext{out} = \Delta\,\operatorname{sign}(g),
+       \Delta \leftarrow \operatorname{clip}\bigl(\Delta\cdot
+       \{\eta^+ \text{ if } s > 0;\ \eta^- \text{ if } s < 0;\ 1 \text{ else}\},\,
+       \Delta_{min}, \Delta_{max}\bigr), $$
+    $$ g \leftarrow 0 \text{ where } s < 0, \qquad \text{out} = \Delta\,\operatorname{sign}(g),
        \qquad g_{prev} \leftarrow g $$
 
     Δ starts at Δ₀ (the learning rate) and g_prev at 0. A coordinate whose gradient changed
@@ -174,9 +174,7 @@ class ScaleByRprop(Transform):
         )
 
     def init_state(self, params: Params) -> RpropState:
-        step_size = jax.tree.map(
-            lambda z: z + hyper(self.learning_rate, z.dtype), v_zeros_like_tree(params, self.dtype)
-        )
+        step_size = v_zeros_like_tree(params, self.dtype, self.learning_rate)
         return RpropState(step_size=step_size, g_prev=zeros_like_tree(params))
 
     def step(

@@ -1,4 +1,5 @@
-"""Tree helpers shared by the blocks: zeros, multi-output maps and the global norm."""
+"""Tree helpers shared by the blocks: zeros, multi-output maps, tree-wide sums and the
+global norm."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.core import Tracer
 
-from ._base import compute_dtype
+from ._base import compute_dtype, hyper
 
 
 def map_leaves(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
@@ -83,6 +84,62 @@ def squared_norm(x: jax.Array) -> jax.Array:
     return jnp.sum(abs_sq_leaf(x))
 
 
+def tree_sum(fn: Callable[..., jax.Array], *trees: Any, dtype: Any = None) -> jax.Array:
+    """Σ over every element of every leaf of ``fn(leaves...)``, in at least float32.
+
+    ``fn`` sees the trees' leaves side by side, each cast to its compute dtype; the
+    per-leaf sums are added in tree order. With ``dtype`` the total starts at a zero of
+    ``dtype`` and each leaf's sum is cast to ``dtype`` before it is added; without, the
+    leaf sums are added as they are (by promotion), and an empty tree gives a zero of
+    the default float dtype.
+
+    A sum over all elements is the same (up to the order of summation) whether the
+    leaves are arrays or packed buffers (buffers hold the leaves back to back, nothing
+    else), so it is layout-independent.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> tree_sum(jnp.abs, {"a": jnp.array([-1.0, 2.0]), "b": jnp.array(3.0)})
+        Array(6., dtype=float32)
+    """
+    leaves = [jax.tree.leaves(t) for t in trees]
+    sums = [jnp.sum(fn(*map(to_compute, xs))) for xs in zip(*leaves, strict=True)]
+    if dtype is None:
+        if not sums:
+            return jnp.zeros([], jnp.result_type(float))
+        return jnp.asarray(sum(sums))  # Python's sum: 0 + s₁ + s₂ + …, by promotion
+    total = jnp.zeros([], dtype)
+    for s in sums:
+        total = total + s.astype(dtype)
+    return total
+
+
+def tree_vdot(a: Any, b: Any, dtype: Any) -> jax.Array:
+    """⟨a, b⟩ = Σ over all leaves of Σ aᵢbᵢ, in at least float32, as a ``dtype`` scalar.
+
+    A sum over every element of the tree: the same number (up to the order of
+    summation) for a tree of arrays and for its packed buffers.
+    """
+    return tree_sum(jnp.multiply, a, b, dtype=dtype)
+
+
+def real_dtype(tree: Any) -> Any:
+    """The dtype of a tree's scalars (inner products, step sizes): the widest compute
+    dtype of its leaves (float32, or float64 when a leaf is float64)."""
+    dtypes = [compute_dtype(leaf_dtype(x)) for x in jax.tree.leaves(tree)]
+    return max(dtypes, key=lambda d: d.itemsize, default=jnp.dtype(jnp.float32))
+
+
+def check_real(owner: str, tree: Any) -> None:
+    """Raises ``TypeError`` naming the first complex leaf of ``tree``."""
+    for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if jnp.issubdtype(leaf_dtype(x), jnp.complexfloating):
+            raise TypeError(
+                f"{owner}: real parameters only (an inner product of complex gradients has "
+                f"no single convention), got {leaf_dtype(x)} at {jax.tree_util.keystr(path)}."
+            )
+
+
 def global_norm(tree: Any) -> jax.Array:
     """The Euclidean norm of all leaves together: √(Σ over leaves of Σ|x|²).
 
@@ -91,10 +148,7 @@ def global_norm(tree: Any) -> jax.Array:
         >>> gdtx.global_norm({"a": jnp.array([3.0]), "b": jnp.array([4.0])})
         Array(5., dtype=float32)
     """
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return jnp.zeros([], jnp.result_type(float))
-    return jnp.sqrt(sum(squared_norm(x) for x in leaves))
+    return jnp.sqrt(tree_sum(abs_sq_leaf, tree))
 
 
 def elementwise(fn: Callable[..., jax.Array], *trees: Any) -> Any:
@@ -129,18 +183,23 @@ def abs_sq(tree: Any) -> Any:
     return map_leaves(abs_sq_leaf, tree)
 
 
-def v_zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
-    """A second moment's start: zeros in ``dtype``, by default real and at least float32.
+def v_zeros_like_tree(tree: Any, dtype: Any = None, initial: Any = 0) -> Any:
+    """A second moment's start: ``initial`` (by default 0) in ``dtype``, by default real
+    and at least float32, laid out (sharded) like each leaf.
 
     Half-precision second moments go wrong silently: in float16, (1 − β₂)g² underflows
     for |g| < 1e-2; in bfloat16, β₂v rounds back to v for β₂ = 0.999, so v stops
     decaying. So the default keeps v in float32 for 16-bit parameters.
+
+    A nonzero ``initial`` is added to the zeros rather than written with
+    ``jnp.full_like``: a constant would lose the parameters' sharding under ``jit``.
     """
-    if dtype is not None:
-        return zeros_like_tree(tree, dtype)
 
     def leaf(x: Any) -> jax.Array:
-        return zeros(x, jnp.finfo(compute_dtype(leaf_dtype(x))).dtype)
+        z = zeros(x, dtype if dtype is not None else jnp.finfo(compute_dtype(leaf_dtype(x))).dtype)
+        if isinstance(initial, int | float) and initial == 0:
+            return z
+        return z + hyper(initial, z.dtype)
 
     return jax.tree.map(leaf, tree)
 

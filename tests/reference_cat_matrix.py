@@ -78,9 +78,8 @@ class Muon(Optimizer):
         if self.muon_mask is None:
             return p.ndim == 2
         mask: Any = self.muon_mask
-        if callable(mask):  # a function of the parameters (gdtx.ndim_mask(2))
-            flags: Any = mask({key: p})
-            return bool(flags[key])
+        if callable(mask):  # a predicate of the NumPy leaf, e.g. ``lambda p: p.ndim >= 2``
+            return bool(mask(p))
         return _mask(mask, key)
 
     def init_leaf(self, p):

@@ -61,6 +61,25 @@ class Sched:
         return f"{self.name}({_format(self.args, dict(self.kwargs))})"
 
 
+@dataclasses.dataclass(frozen=True)
+class MinNdim:
+    """A mask selecting the leaves of at least ``ndim`` dimensions, built per library:
+    ``gdtx.ndim_mask(ndim)`` for gdtx, a predicate of the NumPy leaf for the reference
+    (which runs no gdtx code)."""
+
+    ndim: int
+
+    def build(self, lib: Any) -> Any:
+        if lib is gdtx:
+            return gdtx.ndim_mask(self.ndim)
+        if lib is ref:
+            return lambda p: p.ndim >= self.ndim
+        raise ValueError(f"MinNdim({self.ndim}) has no form in {lib.__name__}")
+
+    def __repr__(self) -> str:
+        return f"ndim_mask({self.ndim})"
+
+
 class _Schedules:
     """``S.exponential_decay(0.03, 10, 0.8)``: a :class:`Sched`."""
 
@@ -85,7 +104,7 @@ class Args:
 
     def resolve(self, lib: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         def one(v: Any) -> Any:
-            return v.build(lib) if isinstance(v, Sched) else v
+            return v.build(lib) if isinstance(v, (Sched, MinNdim)) else v
 
         return tuple(map(one, self.args)), {k: one(v) for k, v in self.kwargs.items()}
 
@@ -308,8 +327,8 @@ def lookahead(
 
 
 def sam(
-    rho: Any,
     learning_rate: Any,
+    rho: Any,
     sync_period: int = 2,
     reset_state: bool = True,
     outer: str = "sgd",
@@ -317,9 +336,9 @@ def sam(
     lib: Any = gdtx,
 ) -> Any:
     """SAM with outer ``sgd(α)`` or ``adam(α)`` and adversarial ``chain(normalize(), sgd(ρ,
-    adv_momentum))``, in gdtx (or, with ``lib=optax``, Optax's contrib). ρ comes first: the
-    first step is the adversarial one, so ρ is what a test changing the first argument sees
-    take effect."""
+    adv_momentum))``, in gdtx (or, with ``lib=optax``, Optax's contrib). The learning rate
+    comes first, as in every builder: the first step is the adversarial one (ρ's), so α
+    takes effect from the second step on."""
     opt = lib.sgd(learning_rate) if outer == "sgd" else lib.adam(learning_rate)
     norm = gdtx.normalize() if lib is gdtx else optax.contrib.normalize()
     adv = lib.chain(norm, lib.sgd(rho, adv_momentum))
@@ -330,6 +349,11 @@ def sam(
 def optax_sam(*args: Any, **kwargs: Any) -> Any:
     """:func:`sam` built from Optax's transformations."""
     return sam(*args, lib=optax, **kwargs)
+
+
+def ref_sam(learning_rate: Any, rho: Any, *args: Any, **kwargs: Any) -> Any:
+    """The float64 reference of :func:`sam`, with its argument order (α, ρ, …)."""
+    return refc.sam(rho, learning_rate, *args, **kwargs)
 
 
 class SquaredGradient(gdtx.Transform):
@@ -1209,19 +1233,19 @@ ALGORITHMS_LIST = [
     Algorithm(
         "sam",
         sam,
-        refc.sam,
+        ref_sam,
         default=a(0.05, 0.05),
         variants={
             "adam_momentum_no_reset": a(
-                0.1, 0.01, 3, reset_state=False, outer="adam", adv_momentum=0.9
+                0.01, 0.1, 3, reset_state=False, outer="adam", adv_momentum=0.9
             ),
-            "adam_momentum_reset": a(0.1, 0.01, 3, outer="adam", adv_momentum=0.9),
+            "adam_momentum_reset": a(0.01, 0.1, 3, outer="adam", adv_momentum=0.9),
         },
         optax_fn=optax_sam,
         optax={"default": SAME, "adam_momentum_no_reset": SAME, "adam_momentum_reset": SAME},
         forms=("default", "adam_momentum_no_reset"),
         converges=(
-            Converge("quadratic", a(0.01, 0.2), 400),
+            Converge("quadratic", a(0.2, 0.01), 400),
             Converge("rosenbrock", a(0.01, 0.01, outer="adam"), 6000),
         ),
         elementwise=False,
@@ -1290,7 +1314,7 @@ ALGORITHMS_LIST = [
                 weight_decay=0.1,
                 debias=False,
                 fan_in_axis=-1,
-                muon_mask=gdtx.ndim_mask(2),
+                muon_mask=MinNdim(2),
             ),
             "adaptive_rms_schedule": a(
                 WARMUP_COSINE,

@@ -12,7 +12,13 @@ import gdtx
 
 def test_radam_threshold_is_inclusive_by_default_and_strict_on_request():
     """Optax rectifies once ρ_t ≥ ρ_thr, torch once ρ_t > 5: at ρ_t = ρ_thr exactly, only
-    the inclusive test passes (the first step it passes returns r_t·x instead of 1)."""
+    the inclusive test passes (the first step it passes returns r_t·x instead of 1).
+
+    r_t is also computed independently in float64 from Liu et al. (2020): ρ∞ = 2/(1 − β₂)
+    − 1, ρ_t = ρ∞ − 2tβ₂ᵗ/(1 − β₂ᵗ), r_t = √((ρ_t − 4)(ρ_t − 2)ρ∞/((ρ∞ − 4)(ρ∞ − 2)ρ_t)), at
+    β₂ as float32 holds it. gdtx's float32 ρ_t = ρ∞ − (ρ∞ − ρ_t) loses digits to the
+    cancellation (ρ∞ ≈ 2000, ρ₁₀ ≈ 10; 2.1e-4 off here), which moves r_t by 2.1e-5
+    relative: hence rtol 5e-5 against float64."""
     count = jnp.int32(9)
     rho = float(gdtx.radam_rectification(0.999, 4.0)._rho(count))  # ρ₁₀ ≈ 9.96
     x = jnp.array([0.5])
@@ -21,7 +27,14 @@ def test_radam_threshold_is_inclusive_by_default_and_strict_on_request():
     passes, r = inclusive.factor(count)
     assert bool(passes) and 0 < float(r) < 1
     ctx = gdtx.Context(count=count, extra={})
-    np.testing.assert_allclose(inclusive.step(x, (), None, ctx)[0], r * x, rtol=1e-6)
+    got = inclusive.step(x, (), None, ctx)[0]
+    np.testing.assert_allclose(got, r * x, rtol=1e-6)
+    b, t = float(np.float32(0.999)), int(count) + 1
+    rho_inf = 2 / (1 - b) - 1
+    rho_t = rho_inf - 2 * t * b**t / (1 - b**t)
+    r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    assert 0 < r_t < 1
+    np.testing.assert_allclose(got, r_t * np.asarray(x, np.float64), rtol=5e-5)
     np.testing.assert_array_equal(strict.step(x, (), None, ctx)[0], jnp.ones(1))
 
 

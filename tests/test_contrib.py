@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import reference as ref_base
 import reference_cat_contrib as refc
 import registry
 from helpers import assert_trees_close, run_gdtx, to_f32
@@ -218,11 +219,15 @@ def test_sam_opaque_mode_needs_grad_fn():
 
 def test_sam_with_sync_period_one_is_its_outer_optimizer():
     """Every step an outer step from the current parameters (Optax's transparent mode
-    instead returns to the previous step's parameters when k = 1)."""
+    instead returns to the previous step's parameters when k = 1): against the float64
+    reference's Adam, and its SAM with k = 1."""
     opt = gdtx.sam(gdtx.adam(0.05), gdtx.chain(gdtx.normalize(), gdtx.sgd(0.1)), 1)
     got, _ = run_gdtx(opt, PARAMS, GRADS[:30])
-    want, _ = run_gdtx(gdtx.adam(0.05), PARAMS, GRADS[:30])
-    assert_trees_close(got[-1], want[-1], rtol=1e-6, what="sam(k=1)")
+    adam64 = ref_base.run(ref_base.Adam(0.05), PARAMS, GRADS[:30])
+    sam64 = ref_base.run(refc.SAM(ref_base.Adam(0.05), ref_base.SGD(0.1), 1), PARAMS, GRADS[:30])
+    for step in range(30):
+        assert_trees_close(got[step], adam64[step], rtol=1e-6, what=f"sam(k=1) step {step}")
+        assert_trees_close(got[step], sam64[step], rtol=1e-6, what=f"sam(k=1) step {step}")
 
 
 def test_sam_checks_sync_period():

@@ -61,6 +61,15 @@ def assert_run_checks(losses, ref_losses, opt_state, ref_opt_state):
     assert int(opt_state.count) == len(SCALES)
 
 
+def assert_every_leaf_moved(before, after):
+    """Each trainable leaf left its initial value: an optimizer that did nothing fails."""
+    flat_before, tree_before = jax.tree_util.tree_flatten_with_path(before)
+    flat_after, tree_after = jax.tree.flatten(after)
+    assert tree_before == tree_after
+    for (path, b), a in zip(flat_before, flat_after, strict=True):
+        assert not np.allclose(np.asarray(a), np.asarray(b)), jax.tree_util.keystr(path)
+
+
 def assert_gradient_arrives_packed(lowered, packing):
     """The lowered step concatenates floats once per buffer of several leaves (the
     gradient of ``unpack``), and pads or updates nothing in place: no per-leaf gradient
@@ -94,6 +103,14 @@ def test_nnx_packed_equals_per_leaf_with_batch_stats_dropout_and_wrappers():
 
     tx = make_tx("first", ["bn", "last"])
     model = Net(nnx.Rngs(0, dropout=1))
+
+    def trainable(m):  # the parameters of the trained groups
+        return {
+            "bn": (m.bn.scale[...], m.bn.bias[...]),
+            "last": (m.last.kernel[...], m.last.bias[...]),
+        }
+
+    initial = jax.tree.map(np.array, trainable(model))
     state = gdtx.nnx.TrainState.create(model, tx)
 
     def loss_and_mean(model, x, y, s):  # the batch mean the call leaves, as aux
@@ -135,6 +152,7 @@ def test_nnx_packed_equals_per_leaf_with_batch_stats_dropout_and_wrappers():
     assert int(trained["drop"]["rngs"]["count"][...]) == len(SCALES)  # RNG count threaded
     assert not np.allclose(trained["bn"]["mean"][...], 0)  # batch statistics updated
     np.testing.assert_array_equal(trained["first"]["kernel"][...], model.first.kernel[...])
+    assert_every_leaf_moved(initial, trainable(state.merge()))
     nnx.update(model, state.model_state())  # the trained values, into the user's model
     assert_trees_close(nnx.state(model), trained)
 
@@ -190,6 +208,7 @@ def test_linen_train_state_step_code_unchanged_with_batch_stats():
         batch_stats=variables["batch_stats"],
     )
     variables = jax.tree.map(jnp.copy, variables)  # the packed step donates its state
+    initial = jax.tree.map(np.array, variables["params"])
     ref = TreeState(
         model.apply, variables["params"], tx.init(variables["params"]), variables["batch_stats"]
     )
@@ -209,6 +228,8 @@ def test_linen_train_state_step_code_unchanged_with_batch_stats():
     np.testing.assert_array_equal(
         state.unpacked_params()["Dense_0"]["kernel"], variables["params"]["Dense_0"]["kernel"]
     )
+    for name in ("BatchNorm_0", "Dense_1"):  # the trained groups
+        assert_every_leaf_moved(initial[name], state.unpacked_params()[name])
 
 
 # ---------------------------------------------------------------------------------------
@@ -230,6 +251,11 @@ def test_equinox_packed_equals_filter_jit_loop():
 
     tx = make_tx("layers/0", ["layers/1", "layers/2"])
     model = eqx.nn.MLP(3, 2, 6, depth=2, activation=jax.nn.tanh, key=jax.random.key(0))
+
+    def trainable(m):  # the parameters of the trained groups
+        return [(m.layers[i].weight, m.layers[i].bias) for i in (1, 2)]
+
+    initial = jax.tree.map(np.array, trainable(model))
     state = gdtx.equinox.TrainState.create(model, tx)
     step = gdtx.equinox.train_step(counted_loss)
     data = batches(3, 2)
@@ -255,6 +281,7 @@ def test_equinox_packed_equals_filter_jit_loop():
     assert type(trained) is type(model) and trained.activation is jax.nn.tanh
     assert_trees_close(eqx.filter(trained, eqx.is_array), eqx.filter(ref, eqx.is_array))
     np.testing.assert_array_equal(trained.layers[0].weight, model.layers[0].weight)
+    assert_every_leaf_moved(initial, trainable(trained))
 
     # A new learning rate is a new optimizer of the same form: the compiled step runs on.
     compiled = len(traces)
