@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/run.py [--quick] [--out DIR] [--steps N] [--chains] [--matrix]
-    python benchmarks/run.py --frameworks [--quick] [--out DIR]
+    python benchmarks/run.py --frameworks [--matrix] [--quick] [--out DIR]
     python benchmarks/run.py --readme
 
 An optimizer step is memory-bound: Adam reads parameters, gradients and two moments
@@ -239,7 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.frameworks:
         import frameworks  # Flax and Equinox: imported only for this mode
 
-        groups, models = [], ()
+        # the framework loops replace the default cases; --matrix's run beside them
+        groups = [g for g in groups if g[0]["case"] == "matrix-step"]
+        models = ()
         size = "smoke" if args.smoke else "quick" if args.quick else "full"
         for model in frameworks.MODELS:
             leaves, mean = frameworks.model_arrays(model, size)

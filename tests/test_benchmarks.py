@@ -5,6 +5,7 @@ Nothing here times anything: speed is measured by benchmarks/run.py itself.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -21,10 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "run.py"
 KEYS = {"library", "variant", "algorithm", "leaves", "size", "compile_s", "step_s"}
 OUT = Path(tempfile.gettempdir()) / f"gdtx-benchmark-smoke-{os.getpid()}"
-FRAMEWORKS_OUT = OUT.with_name(OUT.name + "-frameworks")
-FRAMEWORKS_SMOKE = ("--frameworks", "--smoke", "--steps", "20")
-MATRIX_OUT = OUT.with_name(OUT.name + "-matrix")
-MATRIX_SMOKE = ("--matrix", "--smoke", "--steps", "20")
+MODES_OUT = OUT.with_name(OUT.name + "-modes")
+MODES_SMOKE = ("--frameworks", "--matrix", "--smoke", "--steps", "20")
+"""The framework loops and the matrix optimizers: one process for both modes."""
 ENV = {  # the script imports this checkout's gdtx whether or not it is installed
     **os.environ,
     "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -38,14 +38,8 @@ JOBS = [
         env=ENV,
     ),
     Job(
-        "framework benchmark smoke run",
-        [sys.executable, str(SCRIPT), *FRAMEWORKS_SMOKE, "--out", str(FRAMEWORKS_OUT)],
-        timeout=600,
-        env=ENV,
-    ),
-    Job(
-        "matrix benchmark smoke run",
-        [sys.executable, str(SCRIPT), *MATRIX_SMOKE, "--out", str(MATRIX_OUT)],
+        "framework and matrix benchmark smoke run",
+        [sys.executable, str(SCRIPT), *MODES_SMOKE, "--out", str(MODES_OUT)],
         timeout=600,
         env=ENV,
     ),
@@ -83,21 +77,29 @@ def _check_smoke_run(proc, tmp_path):
     assert all(r["vs_floor"] == 1.0 for r in floors)
 
 
-def test_framework_benchmark_writes_every_loop_of_every_model():
+@functools.cache
+def _modes_run() -> tuple[str, dict]:
+    """The framework and matrix smoke run's stdout and results (its folder then removed)."""
     proc = JOBS[1].result()
     try:
         assert proc.returncode == 0, proc.stderr[-3000:]
-        payload = json.loads((FRAMEWORKS_OUT / "results.json").read_text())
+        payload = json.loads((MODES_OUT / "results.json").read_text())
+        assert (MODES_OUT / "results.png").stat().st_size > 10_000
     finally:
-        shutil.rmtree(FRAMEWORKS_OUT, ignore_errors=True)
-    records = payload["records"]
+        shutil.rmtree(MODES_OUT, ignore_errors=True)
+    return proc.stdout, payload
+
+
+def test_framework_benchmark_writes_every_loop_of_every_model():
+    stdout, payload = _modes_run()
+    records = [r for r in payload["records"] if r["case"] != "matrix-step"]
     frameworks = _frameworks_module()
     loops = {(r["model"], r["library"], r["variant"]) for r in records}
     assert loops == {(m, *v) for m in frameworks.MODELS for v in frameworks.VARIANTS}
     for r in records:
         assert set(r) >= KEYS | {"model"} and r["case"] == "framework-step", r
         assert r["step_s"] > 0 and r["compile_s"] > 0
-    assert frameworks.readme_table(payload) in proc.stdout
+    assert frameworks.readme_table(payload) in stdout
 
 
 def _frameworks_module():
@@ -124,14 +126,9 @@ def test_readme_tables_are_the_committed_runs():
 
 def test_matrix_benchmark_writes_results():
     """``--matrix``: Muon and Adafactor on the transformer-shaped tree, every contender."""
-    proc = JOBS[2].result()
-    try:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert "muon: packed step" in proc.stdout and "adafactor: packed step" in proc.stdout
-        records = json.loads((MATRIX_OUT / "results.json").read_text())["records"]
-        assert (MATRIX_OUT / "results.png").stat().st_size > 10_000
-    finally:
-        shutil.rmtree(MATRIX_OUT, ignore_errors=True)
+    stdout, payload = _modes_run()
+    assert "muon: packed step" in stdout and "adafactor: packed step" in stdout
+    records = [r for r in payload["records"] if r["case"] != "framework-step"]
     kinds = {(r["algorithm"], r["library"], r["variant"]) for r in records}
     for algorithm in ("muon", "adafactor"):
         for library, variant in [
