@@ -39,6 +39,7 @@ and prints the README's table; ``--readme DIR`` rewrites that table in README.md
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -58,8 +59,9 @@ import optax
 import gdtx
 
 TREES = [(1, 10_000_000), (100, 100_000), (1000, 1_000), (1000, 10_000)]
-MATRIX_TREES = {"full": (24, 128), "quick": (24, 32), "smoke": (2, 8)}
-"""--matrix: (blocks, width) of the transformer-shaped tree."""
+MATRIX_TREES = {"full": [(24, 128), (24, 32)], "quick": [(24, 32)], "smoke": [(2, 8)]}
+"""--matrix: (blocks, width) of the transformer-shaped trees: at width 128 Muon's matrix
+products dominate its step, at width 32 the per-matrix overhead that batching removes."""
 QUICK_TREES = [(1, 1_000_000), (100, 10_000), (1000, 1_000)]
 MODELS = {
     "mlp": lambda: cases.mlp(layers=256, width=32, batch=16),
@@ -217,10 +219,11 @@ def main(argv: list[str] | None = None) -> None:
     groups: list[tuple[dict[str, Any], list[tuple[str, str, Build]]]] = []
     if args.matrix:
         size = "smoke" if args.smoke else "quick" if args.quick else "full"
-        blocks, width = MATRIX_TREES[size]
-        params = cases.matrix_tree(blocks, width)
-        sizes = [int(np.size(x)) for x in jax.tree.leaves(params)]
-        for algorithm in cases.MATRIX_ALGORITHMS:
+        for (blocks, width), algorithm in itertools.product(
+            MATRIX_TREES[size], cases.MATRIX_ALGORITHMS
+        ):
+            params = cases.matrix_tree(blocks, width)
+            sizes = [int(np.size(x)) for x in jax.tree.leaves(params)]
             case = {"case": "matrix-step", "model": f"transformer {blocks}×{width}"}
             case |= {"algorithm": algorithm, "leaves": len(sizes), "size": int(np.mean(sizes))}
             case |= {"elements": sum(sizes)}
@@ -321,17 +324,29 @@ def matrix_readme_table(payload: dict[str, Any]) -> str:
         ("torch", "for-loop"),
         ("torch", "foreach"),
     ]
+    models = list(dict.fromkeys(r["model"] for r in records))
+    sizes = "; ".join(
+        f"{r['model']}: {r['leaves']} arrays, {r['elements']:,} floats"
+        for r in {r["model"]: r for r in records}.values()
+    )
     rows = [
-        f"Optimizer step on {records[0]['model']} ({records[0]['leaves']} arrays, "
-        f"{records[0]['elements']:,} floats), median of interleaved rounds: "
-        f"{payload['machine']}.",
+        f"Optimizer step, median of interleaved rounds ({sizes}): {payload['machine']}.",
         "",
-        "| algorithm | floor: bytes moved | gdtx packed | gdtx per-leaf | Optax (jit+donate) "
-        "| torch for-loop | torch foreach | compile s: packed / per-leaf / Optax |",
-        "|---|---|---|---|---|---|---|---|",
+        "| algorithm | tree | floor: bytes moved | gdtx packed | gdtx per-leaf "
+        "| Optax (jit+donate) | torch for-loop | torch foreach "
+        "| compile s: packed / per-leaf / Optax |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for algorithm in dict.fromkeys(r["algorithm"] for r in records):
-        mine = {(r["library"], r["variant"]): r for r in records if r["algorithm"] == algorithm}
+    for algorithm, model in itertools.product(
+        dict.fromkeys(r["algorithm"] for r in records), models
+    ):
+        mine = {
+            (r["library"], r["variant"]): r
+            for r in records
+            if (r["algorithm"], r["model"]) == (algorithm, model)
+        }
+        if not mine:
+            continue
         base = mine["gdtx", "packed"]
         cells = [
             f"{1e3 * mine[k]['step_s']:.2f} ms ({paired_ratio(mine[k], base):.2f}×)"
@@ -343,7 +358,8 @@ def matrix_readme_table(payload: dict[str, Any]) -> str:
             f"{mine[k]['compile_s']:.1f}"
             for k in [("gdtx", "packed"), ("gdtx", "per-leaf"), ("optax", "jit+donate")]
         )
-        rows.append(f"| {algorithm} | " + " | ".join(cells) + f" | {compiles} |")
+        tree = model.removeprefix("transformer ")
+        rows.append(f"| {algorithm} | {tree} | " + " | ".join(cells) + f" | {compiles} |")
     return "\n".join(rows)
 
 
@@ -416,28 +432,34 @@ def matrix_targets(records: list[dict[str, Any]]) -> None:
     """Prints the matrix targets: packed Muon ≥ 3× faster than Optax's per-leaf Muon and
     compiled no slower; packed Adafactor within 1.2× of its bytes floor."""
 
-    def find(algorithm: str, library: str, variant: str) -> dict[str, Any] | None:
-        return next(
-            (
-                r
-                for r in records
-                if (r["case"], r["algorithm"], r["library"], r["variant"])
-                == ("matrix-step", algorithm, library, variant)
-            ),
-            None,
-        )
+    for model in dict.fromkeys(r["model"] for r in records if r["case"] == "matrix-step"):
 
-    mine, theirs = find("muon", "gdtx", "packed"), find("muon", "optax", "jit+donate")
-    if mine and theirs:
-        speedup = paired_ratio(theirs, mine)
-        compile_ratio = mine["compile_s"] / theirs["compile_s"]
-        print(
-            f"muon: packed step {speedup:.2f}× faster than Optax (target ≥ 3), compile "
-            f"{compile_ratio:.2f}× Optax's (target ≤ 1)"
-        )
-    packed = find("adafactor", "gdtx", "packed")
-    if packed and packed.get("vs_floor"):
-        print(f"adafactor: packed step {packed['vs_floor']:.2f}× its floor (target ≤ 1.2)")
+        def find(
+            algorithm: str, library: str, variant: str, model: str = model
+        ) -> dict[str, Any] | None:
+            return next(
+                (
+                    r
+                    for r in records
+                    if (r["case"], r["model"], r["algorithm"], r["library"], r["variant"])
+                    == ("matrix-step", model, algorithm, library, variant)
+                ),
+                None,
+            )
+
+        mine, theirs = find("muon", "gdtx", "packed"), find("muon", "optax", "jit+donate")
+        if mine and theirs:
+            speedup = paired_ratio(theirs, mine)
+            compile_ratio = mine["compile_s"] / theirs["compile_s"]
+            print(
+                f"{model}: muon packed step {speedup:.2f}× faster than Optax (target ≥ 3), "
+                f"compile {compile_ratio:.2f}× Optax's (target ≤ 1)"
+            )
+        packed = find("adafactor", "gdtx", "packed")
+        if packed and packed.get("vs_floor"):
+            print(
+                f"{model}: adafactor packed step {packed['vs_floor']:.2f}× its floor (target ≤ 1.2)"
+            )
 
 
 def print_table(records: list[dict[str, Any]], machine: str) -> None:

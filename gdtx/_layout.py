@@ -4,7 +4,10 @@ A :class:`Packed` value holds the arrays of a tree in a few flat buffers. Leaves
 inside a buffer are stored back to back, those of equal shape next to each other
 and runs of equal size contiguous, so a per-leaf reduction (a layer's norm in LARS,
 per-leaf RMS clipping) is a reshape to ``(count, size)`` and a sum over one axis
-per run of equal sizes: exact, and without a kernel per leaf. Likewise a run of k
+per run of equal sizes: exact, and without a kernel per leaf. Where every leaf of a
+buffer is a multiple of c ≥ :data:`MIN_CHUNK` elements, the whole buffer is read as
+c-element chunks instead (one free reshape, no slices), and the chunks' sums add up
+per leaf. Likewise a run of k
 matrices of shape (r, c) is a free reshape of its slice to ``(k, r, c)``: blocks
 that treat weights as matrices (Adafactor's factored moments) read them through
 :func:`gdtx._matrix.map_matrices`. Masks and parameter groups select whole
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -79,6 +83,13 @@ class BufferLayout:
         its slice to ``(k, *s)``.
         """
         return _runs(self.shapes)
+
+    @functools.cached_property
+    def chunk(self) -> int:
+        """The largest c dividing every leaf's size: each leaf is a whole number of
+        consecutive c-element chunks, so the buffer reshaped to ``(size/c, c)`` has no
+        row that straddles two leaves."""
+        return math.gcd(*self.sizes)
 
 
 def _runs(keys: Sequence[Any]) -> tuple[tuple[int, int, Any], ...]:
@@ -226,6 +237,13 @@ def merge_leaves(tree: Any, flags: Sequence[Any], new: Any, value: Any = True) -
     return jax.tree.unflatten(treedef, merged)
 
 
+MIN_CHUNK = 16
+"""Per-leaf reductions and scalings of a flat buffer whose leaves are all multiples of
+this many elements read the whole buffer as ``(size/c, c)`` chunks, a free reshape,
+rather than slicing it run by run: an XLA slice that feeds a reduction is often copied
+first, a pass over the buffer more than the arithmetic needs."""
+
+
 def _run_blocks(b: BufferLayout, x: jax.Array) -> list[tuple[int, int, jax.Array]]:
     """Each run of equal-size leaves of a flat buffer as a ``(count, size)`` array."""
     out = []
@@ -236,19 +254,52 @@ def _run_blocks(b: BufferLayout, x: jax.Array) -> list[tuple[int, int, jax.Array
     return out
 
 
+def _chunked(b: BufferLayout) -> bool:
+    return len(b.runs) > 1 and b.chunk >= MIN_CHUNK
+
+
+def _buffer_sums(b: BufferLayout, x: jax.Array) -> jax.Array:
+    """Σ over each leaf of a flat buffer ``x`` (already mapped): one sum per leaf.
+
+    Chunked (:data:`MIN_CHUNK`): one pass gives each c-element chunk's sum, and each
+    run's leaves add up their chunks; else one sum per run of equal sizes.
+    """
+    if not _chunked(b):
+        parts = [jnp.sum(block, axis=1) for _, _, block in _run_blocks(b, x)]
+        return jnp.concatenate(parts) if len(parts) != 1 else parts[0]
+    c = b.chunk
+    partial = jnp.sum(x.reshape(-1, c), axis=1)
+    parts = []
+    for pos, count, size in b.runs:
+        start = b.offsets[pos] // c
+        chunks = jax.lax.slice_in_dim(partial, start, start + count * size // c)
+        parts.append(jnp.sum(chunks.reshape(count, size // c), axis=1))
+    return jnp.concatenate(parts)
+
+
+def _chunk_leaves(b: BufferLayout) -> jax.Array:
+    """The storage position of the leaf each chunk of a chunked buffer belongs to.
+
+    Computed from an iota rather than stored: a constant of one index per chunk would
+    grow the program with the model."""
+    c = b.chunk
+    j = jax.lax.iota(jnp.int32, b.shape[0] // c)
+    where = jnp.zeros_like(j)
+    for pos, _, size in b.runs:
+        start = b.offsets[pos] // c
+        where = jnp.where(j >= start, pos + (j - start) // (size // c), where)
+    return where
+
+
 def leaf_sums(tree: Any, fn: Callable[[jax.Array], jax.Array]) -> Any:
-    """Σ fn(x) over each leaf: a tree of scalars, or for packed values one vector per
-    buffer (a sum per leaf, in storage order, computed per run of equal sizes)."""
+    """Σ fn(x) over each leaf, for an elementwise ``fn``: a tree of scalars, or for packed
+    values one vector per buffer (a sum per leaf, in storage order)."""
     if not isinstance(tree, Packed):
         return jax.tree.map(lambda x: jnp.sum(fn(x)), tree)
-    out = []
-    for b, x in zip(tree.layout.buffers, tree.buffers, strict=True):
-        if b.whole:
-            out.append(jnp.sum(fn(x))[None])
-            continue
-        parts = [jnp.sum(fn(block), axis=1) for _, _, block in _run_blocks(b, x)]
-        out.append(jnp.concatenate(parts) if len(parts) != 1 else parts[0])
-    return tuple(out)
+    return tuple(
+        jnp.sum(fn(x))[None] if b.whole else _buffer_sums(b, fn(x))
+        for b, x in zip(tree.layout.buffers, tree.buffers, strict=True)
+    )
 
 
 def leaf_sizes(tree: Any) -> Any:
@@ -321,10 +372,13 @@ def scale_leaves(tree: Any, factors: Any) -> Any:
     for b, x, f in zip(tree.layout.buffers, tree.buffers, factors, strict=True):
         if b.whole:
             out.append(scale(x, f[0]))
-            continue
-        pieces = [
-            scale(block, f[pos : pos + count, None]).reshape(-1)
-            for pos, count, block in _run_blocks(b, x)
-        ]
-        out.append(jnp.concatenate(pieces) if len(pieces) != 1 else pieces[0])
+        elif _chunked(b):  # each chunk's factor, and one pass over the buffer
+            c = b.chunk
+            out.append(scale(x.reshape(-1, c), f[_chunk_leaves(b)][:, None]).reshape(-1))
+        else:
+            pieces = [
+                scale(block, f[pos : pos + count, None]).reshape(-1)
+                for pos, count, block in _run_blocks(b, x)
+            ]
+            out.append(jnp.concatenate(pieces) if len(pieces) != 1 else pieces[0])
     return Packed(tuple(out), tree.layout)

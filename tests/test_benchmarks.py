@@ -118,6 +118,7 @@ def test_readme_tables_are_the_committed_runs():
     """README's framework and matrix tables are what ``run.py --readme`` writes from the
     committed runs."""
     readme = (ROOT / "README.md").read_text()
+    _benchmark_module("frameworks")  # run.py imports it when asked for the tables
     for name, (results, table_of) in _benchmark_module("run").readme_tables().items():
         payload = json.loads((results / "results.json").read_text())
         start, end = f"<!-- {name} table: start -->\n", f"\n<!-- {name} table: end -->"
@@ -127,7 +128,7 @@ def test_readme_tables_are_the_committed_runs():
 def test_matrix_benchmark_writes_results():
     """``--matrix``: Muon and Adafactor on the transformer-shaped tree, every contender."""
     stdout, payload = _modes_run()
-    assert "muon: packed step" in stdout and "adafactor: packed step" in stdout
+    assert "muon packed step" in stdout and "adafactor packed step" in stdout
     records = [r for r in payload["records"] if r["case"] != "framework-step"]
     kinds = {(r["algorithm"], r["library"], r["variant"]) for r in records}
     for algorithm in ("muon", "adafactor"):

@@ -121,13 +121,13 @@ def test_bfloat16_parameters_follow_float32_for_300_steps(name):
 
 
 @pytest.mark.parametrize(
-    "name", [n for n, (alg, _) in registry.cases().items() if "float64" in alg.dtypes]
+    "name", [n for n, (alg, _) in registry.forms().items() if "float64" in alg.dtypes]
 )
 def test_float64_matches_the_float64_reference_closely(name):
-    """With x64 enabled every case of every algorithm runs in float64 and meets the NumPy
+    """With x64 enabled each form of every algorithm runs in float64 and meets the NumPy
     reference at 1e-10 after each of its steps (the inputs and the reference trajectory
-    are test_vs_reference.py's)."""
-    alg, key = registry.cases()[name]
+    are test_vs_reference.py's, which checks every case in float32)."""
+    alg, key = registry.forms()[name]
     opt = alg.make(key)
     with jax.enable_x64(True):
         params = _cast(registry.PARAMS, jnp.float64)

@@ -223,10 +223,23 @@ def test_packed_equals_per_leaf(name):
     assert moved > 1e-3, f"{name}: the parameters barely moved"
 
 
-def test_segment_reductions_match_optax_block_rms():
-    """Per-leaf RMS clipping on packed buffers against Optax's per-array implementation."""
-    grads = to_f32(MANY_GRADS[0])
-    grads = {k: v * (1.0 + 3.0 * (i % 3)) for i, (k, v) in enumerate(grads.items())}
+CHUNKED_GRADS = {  # every size a multiple of 16: reductions read 16-element chunks
+    **{f"w{i}": np.linspace(-3.0, 3.0, 64).reshape(4, 16) * (i + 1) for i in range(3)},
+    "stack": np.linspace(0.1, 2.0, 96).reshape(2, 3, 16),
+    "b": np.linspace(-0.2, 0.1, 32),
+    "u": np.linspace(5.0, 9.0, 48),
+}
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["runs", "chunks"])
+def test_segment_reductions_match_optax_block_rms(chunked):
+    """Per-leaf RMS clipping on packed buffers against Optax's per-array implementation,
+    both ways a buffer's per-leaf sums are read: run by run, and by chunks."""
+    grads = to_f32(CHUNKED_GRADS if chunked else MANY_GRADS[0])
+    if not chunked:
+        grads = {k: v * (1.0 + 3.0 * (i % 3)) for i, (k, v) in enumerate(grads.items())}
+    (buffer,) = gdtx.packing(grads).layout.buffers
+    assert (buffer.chunk >= 16 and len(buffer.runs) > 1) == chunked
     want, _ = jax.jit(optax.clip_by_block_rms(1.2).update)(grads, optax.EmptyState())
     tx = gdtx.clip_by_block_rms(1.2)
     got_tree, _ = jax.jit(tx.update)(grads, tx.init(grads))
