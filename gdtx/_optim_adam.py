@@ -13,7 +13,7 @@ from ._adam import (
 )
 from ._adan import ScaleByAdan
 from ._combine import Chain
-from ._optim import ScalarOrSchedule, decoupled, l2, lr_block, sign
+from ._optim import ScalarOrSchedule, optimizer_chain
 from ._validate import check_range
 
 
@@ -59,10 +59,9 @@ def adam(
         >>> updates["w"]
         Array([-0.001,  0.001], dtype=float32)
     """
-    lr = lr_block("adam", learning_rate)
     check_adam_family("adam", b1, b2, eps, eps_root)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*sign(maximize), *l2("adam", weight_decay), core, lr), "adam")
+    return optimizer_chain("adam", learning_rate, maximize, core, l2_decay=weight_decay)
 
 
 def amsgrad(
@@ -102,10 +101,9 @@ def amsgrad(
         >>> opt.update(jnp.array([2.0]), opt.init(params))[0].round(6)
         Array([-0.001], dtype=float32)
     """
-    lr = lr_block("amsgrad", learning_rate)
     check_adam_family("amsgrad", b1, b2, eps)
     core = scale_by_amsgrad(b1, b2, eps, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*sign(maximize), *l2("amsgrad", weight_decay), core, lr), "amsgrad")
+    return optimizer_chain("amsgrad", learning_rate, maximize, core, l2_decay=weight_decay)
 
 
 def adamw(
@@ -151,10 +149,9 @@ def adamw(
         >>> opt.update(jnp.array([1.0]), opt.init(params), params)[0]  # −0.1·(1 + 0.5·2)
         Array([-0.2], dtype=float32)
     """
-    lr = lr_block("adamw", learning_rate)
     check_adam_family("adamw", b1, b2, eps, eps_root)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*sign(maximize), core, decoupled("adamw", weight_decay, mask), lr), "adamw")
+    return optimizer_chain("adamw", learning_rate, maximize, core, decay=weight_decay, mask=mask)
 
 
 def adamax(
@@ -197,10 +194,9 @@ def adamax(
         >>> opt.update(jnp.array([5.0]), opt.init(params))[0]
         Array([-0.002], dtype=float32)
     """
-    lr = lr_block("adamax", learning_rate)
     check_adam_family("adamax", b1, b2, eps)
     core = scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*sign(maximize), *l2("adamax", weight_decay), core, lr), "adamax")
+    return optimizer_chain("adamax", learning_rate, maximize, core, l2_decay=weight_decay)
 
 
 def nadam(
@@ -245,12 +241,11 @@ def nadam(
         >>> float(opt.update(jnp.array([1.0]), opt.init(params))[0][0]) < 0
         True
     """
-    lr = lr_block("nadam", learning_rate)
     check_adam_family("nadam", b1, b2, eps)
     if momentum_decay is not None:
         check_range("nadam", "momentum_decay", momentum_decay, 0.0)
     core = scale_by_nadam(b1, b2, eps, momentum_decay, m_dtype=m_dtype, v_dtype=v_dtype)
-    return Chain((*sign(maximize), *l2("nadam", weight_decay), core, lr), "nadam")
+    return optimizer_chain("nadam", learning_rate, maximize, core, l2_decay=weight_decay)
 
 
 def adan(
@@ -301,10 +296,7 @@ def adan(
         >>> opt.update(jnp.array([3.0, -0.2]), opt.init(params), params)[0].round(6)
         Array([-0.1,  0.1], dtype=float32)
     """
-    lr = lr_block("adan", learning_rate)
-    for name, value in (("b1", b1), ("b2", b2), ("b3", b3)):
-        check_range("adan", name, value, 0.0, 1.0, high_open=True)
-    check_range("adan", "eps", eps, 0.0)
-    check_range("adan", "eps_root", eps_root, 0.0)
+    check_adam_family("adan", b1, b2, eps, eps_root)
+    check_range("adan", "b3", b3, 0.0, 1.0, high_open=True)
     core = ScaleByAdan(b1, b2, b3, eps, eps_root, dtype=m_dtype)
-    return Chain((*sign(maximize), core, decoupled("adan", weight_decay, mask), lr), "adan")
+    return optimizer_chain("adan", learning_rate, maximize, core, decay=weight_decay, mask=mask)

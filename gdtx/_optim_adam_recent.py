@@ -10,7 +10,7 @@ import jax
 from ._adam import check_adam_family
 from ._adam_recent import quarter_power, scale_by_ademamix, scale_by_adopt
 from ._combine import Chain
-from ._optim import ScalarOrSchedule, decoupled, l2, lr_block, sign
+from ._optim import ScalarOrSchedule, optimizer_chain
 from ._validate import check_range
 
 
@@ -62,10 +62,7 @@ def adopt(
         >>> opt.update(jnp.array([2.0]), opt.init(params))[0]  # the first step sets v only
         Array([-0.], dtype=float32)
     """
-    lr = lr_block("adopt", learning_rate)
-    check_range("adopt", "b1", b1, 0.0, 1.0, high_open=True)
-    check_range("adopt", "b2", b2, 0.0, 1.0, high_open=True)
-    check_range("adopt", "eps", eps, 0.0)
+    check_adam_family("adopt", b1, b2, eps)
     core = scale_by_adopt(
         b1,
         b2,
@@ -76,7 +73,7 @@ def adopt(
         clip_value_fn=clip_value_fn,
         v_dtype=v_dtype,
     )
-    return Chain((*sign(maximize), *l2("adopt", weight_decay), core, lr), "adopt")
+    return optimizer_chain("adopt", learning_rate, maximize, core, l2_decay=weight_decay)
 
 
 def ademamix(
@@ -128,12 +125,10 @@ def ademamix(
         >>> opt.update(jnp.array([3.0]), opt.init(params), params)[0].round(6)  # −0.1·(1 + 2·0.5)
         Array([-0.2], dtype=float32)
     """
-    lr = lr_block("ademamix", learning_rate)
     check_adam_family("ademamix", b1, b2, eps, eps_root)
     if not callable(b3):
         check_range("ademamix", "b3", b3, 0.0, 1.0, high_open=True)
     if not callable(alpha):
         check_range("ademamix", "alpha", alpha, 0.0)
     core = scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, m_dtype, v_dtype=v_dtype)
-    decay = decoupled("ademamix", weight_decay, mask)
-    return Chain((*sign(maximize), core, decay, lr), "ademamix")
+    return optimizer_chain("ademamix", learning_rate, maximize, core, decay=weight_decay, mask=mask)

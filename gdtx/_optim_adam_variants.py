@@ -7,7 +7,7 @@ from typing import Any
 from ._adam import check_adam_family, scale_by_adamax, scale_by_nadam
 from ._adam_variants import ScaleByBelief, scale_by_radam, scale_by_yogi
 from ._combine import Chain
-from ._optim import ScalarOrSchedule, decoupled, l2, lr_block, sign
+from ._optim import ScalarOrSchedule, optimizer_chain
 from ._validate import check_range
 
 
@@ -65,7 +65,6 @@ def radam(
         >>> opt.update(jnp.array([3.0]), opt.init(params))[0].round(6)  # −α·m̂ while ρ_t < 5
         Array([-0.3], dtype=float32)
     """
-    lr = lr_block("radam", learning_rate)
     check_adam_family("radam", b1, b2, eps, eps_root)
     check_range("radam", "threshold", threshold, 4.0)
     core = scale_by_radam(
@@ -85,8 +84,8 @@ def radam(
             raise ValueError(
                 "radam: `decoupled_weight_decay=True` needs a `weight_decay` λ ≥ 0, got None."
             )
-        return Chain((*sign(maximize), core, decoupled("radam", weight_decay), lr), "radam")
-    return Chain((*sign(maximize), *l2("radam", weight_decay), core, lr), "radam")
+        return optimizer_chain("radam", learning_rate, maximize, core, decay=weight_decay)
+    return optimizer_chain("radam", learning_rate, maximize, core, l2_decay=weight_decay)
 
 
 def nadamw(
@@ -138,15 +137,13 @@ def nadamw(
         >>> round(float(updates[0]), 5)  # −0.1·(1.47368 + 0.5·2)
         -0.24737
     """
-    lr = lr_block("nadamw", learning_rate)
     check_adam_family("nadamw", b1, b2, eps, eps_root)
     if momentum_decay is not None:
         check_range("nadamw", "momentum_decay", momentum_decay, 0.0)
     core = scale_by_nadam(
         b1, b2, eps, momentum_decay, eps_root=eps_root, m_dtype=m_dtype, v_dtype=v_dtype
     )
-    decay = decoupled("nadamw", weight_decay, mask)
-    return Chain((*sign(maximize), core, decay, lr), "nadamw")
+    return optimizer_chain("nadamw", learning_rate, maximize, core, decay=weight_decay, mask=mask)
 
 
 def adamaxw(
@@ -191,11 +188,9 @@ def adamaxw(
         >>> opt.update(jnp.array([5.0]), opt.init(params), params)[0]  # −0.1·(1 + 0.5·2)
         Array([-0.2], dtype=float32)
     """
-    lr = lr_block("adamaxw", learning_rate)
     check_adam_family("adamaxw", b1, b2, eps)
     core = scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max, m_dtype=m_dtype, v_dtype=v_dtype)
-    decay = decoupled("adamaxw", weight_decay, mask)
-    return Chain((*sign(maximize), core, decay, lr), "adamaxw")
+    return optimizer_chain("adamaxw", learning_rate, maximize, core, decay=weight_decay, mask=mask)
 
 
 def adabelief(
@@ -240,10 +235,9 @@ def adabelief(
         >>> opt.update(jnp.array([2.0]), opt.init(params))[0].round(4)  # −α·g/|g − m₁| = −α/β₁
         Array([-0.1111], dtype=float32)
     """
-    lr = lr_block("adabelief", learning_rate)
     check_adam_family("adabelief", b1, b2, eps, eps_root)
     core = ScaleByBelief(b1, b2, eps, eps_root, nesterov, m_dtype, v_dtype)
-    return Chain((*sign(maximize), *l2("adabelief", weight_decay), core, lr), "adabelief")
+    return optimizer_chain("adabelief", learning_rate, maximize, core, l2_decay=weight_decay)
 
 
 def yogi(
@@ -289,10 +283,9 @@ def yogi(
         >>> opt.update(jnp.array([2.0]), opt.init(params))[0].round(4)  # −α·g/(|g| + ε)
         Array([-0.01], dtype=float32)
     """
-    lr = lr_block("yogi", learning_rate)
     check_adam_family("yogi", b1, b2, eps, eps_root)
     check_range("yogi", "initial_accumulator_value", initial_accumulator_value, 0.0)
     core = scale_by_yogi(
         b1, b2, eps, eps_root, initial_accumulator_value, m_dtype=m_dtype, v_dtype=v_dtype
     )
-    return Chain((*sign(maximize), *l2("yogi", weight_decay), core, lr), "yogi")
+    return optimizer_chain("yogi", learning_rate, maximize, core, l2_decay=weight_decay)

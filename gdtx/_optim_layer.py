@@ -14,7 +14,7 @@ from ._adam import check_adam_family, scale_by_adam
 from ._combine import Chain
 from ._layerwise import FromageLearningRate, ScaleByLayerwiseNorm
 from ._momentum import Trace
-from ._optim import ScalarOrSchedule, decoupled, lr_block, sign
+from ._optim import ScalarOrSchedule, lr_block, optimizer_chain, sign
 from ._scale import ScaleByTrustRatio
 from ._validate import check_range
 
@@ -66,11 +66,12 @@ def lamb(
         >>> updates.round(4)  # Adam's first step is sign(g); ‖θ‖/‖sign(g)‖ = 5/√2
         Array([-0.3536,  0.3536], dtype=float32)
     """
-    lr = lr_block("lamb", learning_rate)
     check_adam_family("lamb", b1, b2, eps, eps_root)
     core = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype, v_dtype=v_dtype)
-    decay = decoupled("lamb", weight_decay, mask)
-    return Chain((*sign(maximize), core, decay, ScaleByTrustRatio(), lr), "lamb")
+    trust = ScaleByTrustRatio()
+    return optimizer_chain(
+        "lamb", learning_rate, maximize, core, trust, decay=weight_decay, mask=mask
+    )
 
 
 def novograd(
@@ -117,12 +118,10 @@ def novograd(
         >>> updates["w"].round(6), updates["b"]  # −α·g/‖g‖ per array at the first step
         (Array([-0.06,  0.08], dtype=float32), Array([-0.1], dtype=float32))
     """
-    lr = lr_block("novograd", learning_rate)
     check_adam_family("novograd", b1, b2, eps, eps_root)
     norm = ScaleByLayerwiseNorm(b2, eps, eps_root, dtype=v_dtype)
     momentum = Trace(b1, m_dtype=m_dtype)
-    decay = decoupled("novograd", weight_decay)
-    return Chain((*sign(maximize), norm, decay, momentum, lr), "novograd")
+    return optimizer_chain("novograd", learning_rate, maximize, norm, momentum, decay=weight_decay)
 
 
 def fromage(
