@@ -26,13 +26,12 @@ from ._adam import check_adam_family, first_moment
 from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain, Fork
 from ._moments import BiasCorrection, Ema, VState, correction_factor, ewma_step
-from ._rms import InverseRoot
+from ._rms import InverseRoot, inverse_root_leaf
 from ._tree import (
     abs_sq,
     abs_sq_leaf,
     elementwise,
     map_leaves,
-    safe_div,
     to_compute,
     v_zeros_like_tree,
     zeros_like_tree,
@@ -258,8 +257,8 @@ class ScaleByBelief(Transform):
                 m_hat = b1 * m / c1_next.astype(dt) + (1 - b1) * g.astype(dt) / c1.astype(dt)
             else:
                 m_hat = m / c1.astype(dt)  # m̂ = m/(1−β₁ᵗ)
-            root = jnp.sqrt(s / c2.astype(s.dtype)) + hyper(self.eps, s.dtype)  # √ŝ + ε
-            return m_hat * safe_div(jnp.ones_like(root), root).astype(dt)
+            s_hat = s / c2.astype(s.dtype)  # ŝ = s/(1−β₂ᵗ), ε_root already in s
+            return m_hat * inverse_root_leaf(s_hat, self.eps).astype(dt)  # m̂/(√ŝ + ε)
 
         return elementwise(direction, updates, m, s), BeliefState(m=m, s=s)
 

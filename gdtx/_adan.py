@@ -10,7 +10,8 @@ import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
 from ._moments import correction_factor, ewma_step
-from ._tree import abs_sq_leaf, safe_div, tree_map_n, v_zeros_like_tree, zeros_like_tree
+from ._rms import inverse_root_leaf
+from ._tree import abs_sq_leaf, tree_map_n, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
 
 
@@ -99,9 +100,9 @@ class ScaleByAdan(Transform):
             m_diff = ewma_step(m_diff, diff, self.b2)  # m_Δ ← β₂·m_Δ + (1−β₂)·Δ
             v = ewma_step(v, abs_sq_leaf(gc + b2 * diff), self.b3)  # v ← β₃·v + (1−β₃)|·|²
             num = m.astype(ct) / c1.astype(ct) + b2 * m_diff.astype(ct) / c2.astype(ct)
-            rt = v.dtype
-            den = jnp.sqrt(v / c3.astype(rt) + hyper(self.eps_root, rt)) + hyper(self.eps, rt)
-            return safe_div(num, den).astype(g.dtype), m, m_diff, v, g.astype(g_prev.dtype)
+            v_hat = v / c3.astype(v.dtype)  # v̂ = v/(1−β₃ᵗ)
+            out = inverse_root_leaf(v_hat, self.eps, self.eps_root, numerator=num)
+            return out.astype(g.dtype), m, m_diff, v, g.astype(g_prev.dtype)
 
         out, m, m_diff, v, g_prev = tree_map_n(
             leaf, 5, updates, state.m, state.m_diff, state.v, state.g_prev

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
 from ._matrix import Shape, map_matrices
 from ._moments import ewma_step
+from ._rms import inverse_root_leaf
 from ._schedules import Schedule, as_schedule
 from ._tree import abs_sq_leaf, safe_div, zeros
 from ._validate import check_range
@@ -135,7 +136,7 @@ class ScaleByFactoredRms(Transform):
             ct = compute_dtype(g.dtype)
             if clamp:  # g / √max(V̂, ε²)
                 v_hat = jnp.maximum(v_hat, hyper(self.eps, v_hat.dtype) ** 2)
-            return safe_div(g.astype(ct), jnp.sqrt(v_hat)).astype(g.dtype)
+            return inverse_root_leaf(v_hat, numerator=g.astype(ct)).astype(g.dtype)  # g/√V̂
 
         def square(g: jax.Array, dtype: Any) -> jax.Array:
             g2 = abs_sq_leaf(g).astype(dtype)

@@ -25,8 +25,9 @@ from ._base import (
 )
 from ._layout import leaf_scalars, leaf_sums, leaf_zeros, scalar_values, scale_leaves
 from ._moments import ewma_step
+from ._rms import inverse_root_leaf
 from ._scale import ScaleByLearningRate
-from ._tree import abs_sq_leaf, elementwise, safe_div
+from ._tree import abs_sq_leaf, elementwise
 from ._validate import check_params, check_range
 
 
@@ -93,9 +94,7 @@ class ScaleByLayerwiseNorm(Transform):
         v = ewma_step(scalar_values(state.v), leaf_sums(updates, abs_sq_leaf), beta)
 
         def factor(v: jax.Array) -> jax.Array:  # 1/(√(v + ε_root) + ε)
-            ct = compute_dtype(v.dtype)
-            den = jnp.sqrt(v.astype(ct) + hyper(self.eps_root, ct)) + hyper(self.eps, ct)
-            return safe_div(jnp.ones_like(den), den)
+            return inverse_root_leaf(v.astype(compute_dtype(v.dtype)), self.eps, self.eps_root)
 
         out = scale_leaves(updates, jax.tree.map(factor, v))
         return out, LayerVState(v=leaf_scalars(updates, v))

@@ -1,7 +1,9 @@
 r"""Preconditioners built on second moments: RMSProp, AdaGrad and Adadelta.
 
 The shared step of the three is :class:`InverseRoot`, which turns an accumulated
-second moment into the factor 1/(√v + ε) that multiplies g. Each algorithm is then
+second moment into the factor 1/(√v + ε) that multiplies g; its arithmetic,
+``inverse_root_leaf``, is also what every block that keeps its second moment in its
+own state (AdaBelief, Adan, NovoGrad, SM3, Adafactor) divides by. Each algorithm is then
 ``fork(identity(), chain(<accumulator of |g|²>, inverse_root(...)))``: the update
 times its preconditioner.
 
@@ -21,6 +23,45 @@ from ._combine import Chain, Fork, Identity, variance
 from ._moments import BiasCorrection, Ema, SumOfSquares, ewma_step
 from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree
 from ._validate import check_range
+
+
+def inverse_root_leaf(
+    v: jax.Array,
+    eps: Any = 0.0,
+    eps_root: Any = 0.0,
+    *,
+    power: float = 0.5,
+    numerator: jax.Array | None = None,
+) -> jax.Array:
+    r"""The inverse root of a second moment v, on one array: the one place it is computed.
+
+    $$ \text{out} = \frac{x}{\sqrt{v + \varepsilon_{root}} + \varepsilon}
+       \qquad\text{(} \frac{x}{v + \varepsilon_{root} + \varepsilon}
+       \text{ with } \texttt{power=1}\text{)} $$
+
+    with x = ``numerator`` (1 by default), in that order: ε_root added to v, the root
+    taken, ε added, x divided by the sum. ε and ε_root are cast to v's dtype. Where the
+    denominator is 0 (v = 0 with ε = ε_root = 0) the output is 0; NaN stays NaN.
+
+    Args:
+        v: the second moment (real, non-negative).
+        eps: ε ≥ 0, outside the root.
+        eps_root: ε_root ≥ 0, inside the root.
+        power: 0.5 (square root) or 1 (no root).
+        numerator: x, or ``None`` for 1 (then the output has v's dtype; else x's).
+
+    Returns:
+        x/(√(v + ε_root) + ε).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from gdtx._rms import inverse_root_leaf
+        >>> inverse_root_leaf(jnp.array([3.0, 0.0]), eps=1.0, eps_root=1.0)
+        Array([0.33333334, 0.5       ], dtype=float32)
+    """
+    v = v + hyper(eps_root, v.dtype)
+    den = (jnp.sqrt(v) if power == 0.5 else v) + hyper(eps, v.dtype)  # √(v + ε_root) + ε
+    return safe_div(jnp.ones_like(den) if numerator is None else numerator, den)
 
 
 class InverseRoot(Transform):
@@ -60,10 +101,8 @@ class InverseRoot(Transform):
     def step(
         self, updates: Updates, state: Any, params: Params | None, ctx: Context
     ) -> tuple[Updates, Any]:
-        def inverse(v: jax.Array) -> jax.Array:
-            v = v + hyper(self.eps_root, v.dtype)
-            root = jnp.sqrt(v) if self.power == 0.5 else v
-            return safe_div(jnp.ones_like(v), root + hyper(self.eps, v.dtype))  # 1/(√v + ε)
+        def inverse(v: jax.Array) -> jax.Array:  # 1/(√(v + ε_root) + ε)
+            return inverse_root_leaf(v, self.eps, self.eps_root, power=self.power)
 
         return elementwise(inverse, updates), state
 

@@ -12,9 +12,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._base import Context, Params, Transform, Updates, compute_dtype, hyper
+from ._base import Context, Params, Transform, Updates, compute_dtype
 from ._matrix import Shape, is_matrix, map_matrices
-from ._tree import abs_sq_leaf, safe_div, zeros
+from ._rms import inverse_root_leaf
+from ._tree import abs_sq_leaf, zeros
 from ._validate import check_range
 
 
@@ -99,9 +100,8 @@ class ScaleBySm3(Transform):
         self, updates: Updates, state: Sm3State, params: Params | None, ctx: Context
     ) -> tuple[Updates, Sm3State]:
         def scaled(g: jax.Array, nu: jax.Array) -> jax.Array:  # g/√(ν + ε), 0 for 0/0
-            ct = compute_dtype(g.dtype)
-            den = jnp.sqrt(nu + hyper(self.eps, nu.dtype))
-            return safe_div(g.astype(ct), den).astype(g.dtype)
+            x = g.astype(compute_dtype(g.dtype))
+            return inverse_root_leaf(nu, eps_root=self.eps, numerator=x).astype(g.dtype)
 
         def matrix(g: jax.Array, v_row: jax.Array, v_col: jax.Array, v: None) -> tuple[Any, ...]:
             del v
