@@ -18,7 +18,7 @@ import numpy as np
 from ._base import Context, Params, Transform, Updates, hyper
 from ._combine import Chain
 from ._layout import Packed, leaf_sums, leaf_zeros
-from ._optim import ScalarOrSchedule, lr_block, sign
+from ._optim import ScalarOrSchedule, optimizer_chain
 from ._tree import elementwise
 from ._validate import check_range
 
@@ -243,9 +243,8 @@ def noisy_sgd(
         >>> opt.update(jnp.array([2.0]), opt.init(params))[0]
         Array([-0.2], dtype=float32)
     """
-    lr = lr_block("noisy_sgd", learning_rate)
     check_range("noisy_sgd", "eta", eta, 0.0)
     check_range("noisy_sgd", "gamma", gamma, 0.0)
     if key is None:
         raise TypeError("noisy_sgd: `key` is required (an integer seed or a jax.random key).")
-    return Chain((*sign(maximize), AddNoise(eta, gamma, key), lr), "noisy_sgd")
+    return optimizer_chain("noisy_sgd", learning_rate, maximize, AddNoise(eta, gamma, key))

@@ -9,7 +9,7 @@ from ._base import Transform
 from ._combine import Chain
 from ._moments import Ema
 from ._momentum import Trace
-from ._optim import ScalarOrSchedule, l2, lr_block, sign
+from ._optim import ScalarOrSchedule, optimizer_chain
 from ._rms import scale_by_adadelta, scale_by_rms, scale_by_rss
 from ._sm3 import ScaleBySm3
 from ._validate import check_range
@@ -51,11 +51,10 @@ def adagrad(
         >>> opt.update(jnp.array([4.0]), opt.init(params))[0]
         Array([-0.1], dtype=float32)
     """
-    lr = lr_block("adagrad", learning_rate)
     check_range("adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0)
     check_range("adagrad", "eps", eps, 0.0)
     rss = scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt, v_dtype=v_dtype)
-    return Chain((*sign(maximize), *l2("adagrad", weight_decay), rss, lr), "adagrad")
+    return optimizer_chain("adagrad", learning_rate, maximize, rss, l2_decay=weight_decay)
 
 
 def rmsprop(
@@ -109,13 +108,10 @@ def rmsprop(
         >>> opt.update(jnp.array([1.0]), opt.init(params))[0].round(6)  # −0.01/√0.01
         Array([-0.1], dtype=float32)
     """
-    lr = lr_block("rmsprop", learning_rate)
     check_range("rmsprop", "decay", decay, 0.0, 1.0, high_open=True)
     check_range("rmsprop", "eps", eps, 0.0)
     check_range("rmsprop", "initial_scale", initial_scale, 0.0)
     blocks: list[Transform] = [
-        *sign(maximize),
-        *l2("rmsprop", weight_decay),
         scale_by_rms(
             decay,
             eps,
@@ -132,7 +128,7 @@ def rmsprop(
         blocks.append(Trace(momentum, nesterov=nesterov, m_dtype=m_dtype))
     elif nesterov:
         raise ValueError("rmsprop: `nesterov=True` needs a `momentum` value, got None.")
-    return Chain((*blocks, lr), "rmsprop")
+    return optimizer_chain("rmsprop", learning_rate, maximize, *blocks, l2_decay=weight_decay)
 
 
 def adadelta(
@@ -170,18 +166,10 @@ def adadelta(
         >>> float(opt.update(jnp.array([1.0]), opt.init(params))[0][0]) < 0
         True
     """
-    lr = lr_block("adadelta", learning_rate)
     check_range("adadelta", "rho", rho, 0.0, 1.0, high_open=True)
     check_range("adadelta", "eps", eps, 0.0, low_open=True)
-    return Chain(
-        (
-            *sign(maximize),
-            *l2("adadelta", weight_decay),
-            scale_by_adadelta(rho, eps, v_dtype=v_dtype),
-            lr,
-        ),
-        "adadelta",
-    )
+    core = scale_by_adadelta(rho, eps, v_dtype=v_dtype)
+    return optimizer_chain("adadelta", learning_rate, maximize, core, l2_decay=weight_decay)
 
 
 def sm3(
@@ -223,10 +211,9 @@ def sm3(
         Array([[-0.1,  0.1],
                [-0.1, -0.1]], dtype=float32)
     """
-    lr = lr_block("sm3", learning_rate)
     check_range("sm3", "eps", eps, 0.0)
     if momentum is None:
-        return Chain((*sign(maximize), ScaleBySm3(eps), lr), "sm3")
+        return optimizer_chain("sm3", learning_rate, maximize, ScaleBySm3(eps))
     check_range("sm3", "momentum", momentum, 0.0, 1.0, high_open=True)
     ema = Ema(momentum, dtype=m_dtype)
-    return Chain((*sign(maximize), ScaleBySm3(eps), ema, lr), "sm3")
+    return optimizer_chain("sm3", learning_rate, maximize, ScaleBySm3(eps), ema)

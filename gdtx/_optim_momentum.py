@@ -8,7 +8,7 @@ from ._base import Transform
 from ._combine import Chain, masked
 from ._moments import ema
 from ._momentum import ScaleByLion, Trace
-from ._optim import ScalarOrSchedule, decoupled, l2, lr_block, sign
+from ._optim import ScalarOrSchedule, lr_block, optimizer_chain, sign
 from ._scale import AddDecayedWeights, ScaleByTrustRatio
 from ._validate import check_range
 
@@ -52,17 +52,16 @@ def sgd(
         >>> gdtx.apply_updates(params, updates)
         Array([0.8], dtype=float32)
     """
-    lr = lr_block("sgd", learning_rate)
     if momentum is None:
         if nesterov:
             raise ValueError("sgd: `nesterov=True` needs a `momentum` value, got None.")
-        return Chain((*sign(maximize), *l2("sgd", weight_decay), lr), "sgd")
+        return optimizer_chain("sgd", learning_rate, maximize, l2_decay=weight_decay)
     check_range("sgd", "momentum", momentum, 0.0, 1.0, high_open=True)
     check_range("sgd", "dampening", dampening, 0.0, 1.0)
     if nesterov and isinstance(dampening, int | float) and dampening != 0:
         raise ValueError(f"sgd: Nesterov momentum needs `dampening` = 0, got {dampening!r}.")
     trace = Trace(momentum, nesterov=nesterov, dampening=dampening, m_dtype=m_dtype)
-    return Chain((*sign(maximize), *l2("sgd", weight_decay), trace, lr), "sgd")
+    return optimizer_chain("sgd", learning_rate, maximize, trace, l2_decay=weight_decay)
 
 
 def momentum(
@@ -105,18 +104,17 @@ def momentum(
         >>> updates
         Array([-0.01], dtype=float32)
     """
-    lr = lr_block("momentum", learning_rate)
     check_range("momentum", "beta", beta, 0.0, 1.0, high_open=True)
     if form == "ewma":
         if nesterov:
             raise ValueError("momentum: `nesterov=True` applies to form='trace' only.")
-        return Chain((*sign(maximize), ema(beta, debias, dtype=m_dtype), lr), "momentum")
+        average = ema(beta, debias, dtype=m_dtype)
+        return optimizer_chain("momentum", learning_rate, maximize, average)
     if form == "trace":
         if debias:
             raise ValueError("momentum: `debias=True` applies to form='ewma' only.")
-        return Chain(
-            (*sign(maximize), Trace(beta, nesterov=nesterov, m_dtype=m_dtype), lr), "momentum"
-        )
+        trace = Trace(beta, nesterov=nesterov, m_dtype=m_dtype)
+        return optimizer_chain("momentum", learning_rate, maximize, trace)
     raise ValueError(f"momentum: `form` must be 'ewma' or 'trace', got {form!r}.")
 
 
@@ -223,8 +221,7 @@ def lion(
         >>> opt.update(jnp.array([3.0, -0.2]), opt.init(params), params)[0]
         Array([-0.1,  0.1], dtype=float32)
     """
-    lr = lr_block("lion", learning_rate)
     check_range("lion", "b1", b1, 0.0, 1.0, high_open=True)
     check_range("lion", "b2", b2, 0.0, 1.0, high_open=True)
     core = ScaleByLion(b1, b2, dtype=m_dtype)
-    return Chain((*sign(maximize), core, decoupled("lion", weight_decay, mask), lr), "lion")
+    return optimizer_chain("lion", learning_rate, maximize, core, decay=weight_decay, mask=mask)

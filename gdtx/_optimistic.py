@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from ._adam import check_adam_family, scale_by_adam, scale_by_nadam
 from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain
-from ._optim import ScalarOrSchedule, lr_block, sign
+from ._optim import ScalarOrSchedule, optimizer_chain
 from ._tree import elementwise, map_leaves, zeros_like_tree
 from ._validate import check_range
 
@@ -117,11 +117,10 @@ def optimistic_gradient_descent(
         Array([-0.3], dtype=float32)
     """
     owner = "optimistic_gradient_descent"
-    lr = lr_block(owner, learning_rate)
     check_range(owner, "alpha", alpha, 0.0)
     check_range(owner, "beta", beta, 0.0)
     core = ScaleByOptimisticGradient(alpha, beta)
-    return Chain((*sign(maximize), core, lr), owner)
+    return optimizer_chain(owner, learning_rate, maximize, core)
 
 
 def optimistic_adam(
@@ -174,7 +173,6 @@ def optimistic_adam(
         Array([-0.1], dtype=float32)
     """
     owner = "optimistic_adam"
-    lr = lr_block(owner, learning_rate)
     check_adam_family(owner, b1, b2, eps, eps_root)
     if optimism is None:
         relative: Any = 1.0
@@ -192,4 +190,4 @@ def optimistic_adam(
     else:
         direction = scale_by_adam(b1, b2, eps, eps_root, m_dtype=m_dtype)
     core = ScaleByOptimisticGradient(1.0, relative)
-    return Chain((*sign(maximize), direction, core, lr), owner)
+    return optimizer_chain(owner, learning_rate, maximize, direction, core)

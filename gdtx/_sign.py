@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from ._base import Context, EmptyState, Params, Transform, Updates, hyper, static
 from ._combine import Chain
 from ._moments import Ema
-from ._optim import ScalarOrSchedule, lr_block, sign
+from ._optim import ScalarOrSchedule, optimizer_chain, sign
 from ._scale import Scale
 from ._tree import elementwise, tree_map_n, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
@@ -64,8 +64,7 @@ def sign_sgd(learning_rate: ScalarOrSchedule, *, maximize: bool = False) -> Chai
         >>> opt.update(jnp.array([3.0, -0.2]), opt.init(params))[0]
         Array([-0.1,  0.1], dtype=float32)
     """
-    lr = lr_block("sign_sgd", learning_rate)
-    return Chain((*sign(maximize), ScaleBySign(), lr), "sign_sgd")
+    return optimizer_chain("sign_sgd", learning_rate, maximize, ScaleBySign())
 
 
 def signum(
@@ -100,10 +99,9 @@ def signum(
         >>> opt.update(jnp.array([-1.0, -4.0]), state)[0]  # m = (0.17, −0.13)
         Array([-0.1,  0.1], dtype=float32)
     """
-    lr = lr_block("signum", learning_rate)
     check_range("signum", "beta", beta, 0.0, 1.0, high_open=True)
     momentum = Ema(beta, dtype=m_dtype)
-    return Chain((*sign(maximize), momentum, ScaleBySign(), lr), "signum")
+    return optimizer_chain("signum", learning_rate, maximize, momentum, ScaleBySign())
 
 
 class RpropState(NamedTuple):

@@ -17,8 +17,7 @@ import jax.numpy as jnp
 from ._base import Context, Params, State, Transform, Updates, hyper, static
 from ._combine import Chain, as_transform
 from ._moments import correction_factor, ewma_step
-from ._optim import ScalarOrSchedule, lr_block, sign
-from ._scale import AddDecayedWeights
+from ._optim import ScalarOrSchedule, optimizer_chain
 from ._tree import elementwise, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_positive_int, check_range
 
@@ -274,14 +273,12 @@ def sophia(
     check_range(owner, "b1", b1, 0.0, 1.0, high_open=True)
     check_range(owner, "b2", b2, 0.0, 1.0, high_open=True)
     check_range(owner, "eps", eps, 0.0, low_open=True)
-    check_range(owner, "weight_decay", weight_decay, 0.0)
     check_range(owner, "gamma", gamma, 0.0, low_open=True)
     if clip_threshold is not None:
         check_range(owner, "clip_threshold", clip_threshold, 0.0, low_open=True)
     check_positive_int(owner, "update_interval", update_interval)
-    lr = lr_block(owner, learning_rate)
     core = ScaleBySophia(
         b1, b2, eps, gamma, clip_threshold, update_interval, hessian_diagonal_fn, mu_dtype
     )
-    decay = AddDecayedWeights(weight_decay, weight_decay_mask)
-    return Chain((*sign(maximize), core, decay, lr), owner)
+    mask = weight_decay_mask
+    return optimizer_chain(owner, learning_rate, maximize, core, decay=weight_decay, mask=mask)
