@@ -19,7 +19,7 @@ from ._combine import Chain
 from ._optim import l2, sign
 from ._scale import AddDecayedWeights, ScaleByLearningRate
 from ._schedules import Schedule, as_count, as_float
-from ._tree import leaf_dtype, map_leaves, zeros
+from ._tree import leaf_dtype, map_leaves, only_match, zeros
 from ._validate import check_params, check_range
 
 
@@ -202,14 +202,10 @@ def asgd_eval_params(state: Any) -> Params:
         >>> gdtx.asgd_eval_params(opt.init({"w": jnp.ones(2)}))
         {'w': Array([1., 1.], dtype=float32)}
     """
-    found = [
-        s
-        for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, AverageState))
-        if isinstance(s, AverageState)
-    ]
-    if len(found) != 1:
-        raise ValueError(
-            "asgd_eval_params: `state` must hold exactly one AverageState (the state of asgd "
-            f"or of a chain with polyak_average), found {len(found)}."
-        )
-    return found[0].ax
+    average = only_match(
+        state,
+        lambda s: isinstance(s, AverageState),
+        "asgd_eval_params: `state` must hold exactly one AverageState (the state of asgd or "
+        "of a chain with polyak_average), found {}.",
+    )
+    return average.ax

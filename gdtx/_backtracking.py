@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, static
-from ._objective import signed_objective
+from ._objective import signed_objective, value_and_grad_at_start
 from ._tree import elementwise, real_dtype, tree_vdot, zeros_like_tree
 from ._validate import check_positive_int, check_range
 
@@ -122,11 +122,7 @@ class ScaleByBacktrackingLinesearch(Transform):
         f = state.learning_rate.dtype
         sign = -1.0 if self.maximize else 1.0
         value_at, value_and_grad = signed_objective(_OWNER, ctx.extra, params, f, sign)
-        if "value" in ctx.extra and "grad" in ctx.extra:
-            value = sign * jnp.asarray(ctx.extra["value"]).astype(f)
-            grad = jax.tree.map(lambda d: sign * jnp.asarray(d), ctx.extra["grad"])
-        else:
-            value, grad = value_and_grad(params)
+        value, grad = value_and_grad_at_start(ctx.extra, params, f, sign, value_and_grad)
         slope = tree_vdot(grad, updates, f)  # ⟨u, ∇f(θ)⟩
         c, r, a = (jnp.asarray(x).astype(f) for x in (self.slope_rtol, self.rtol, self.atol))
         shrink = jnp.asarray(self.decrease_factor).astype(f)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, static
-from ._objective import signed_objective
+from ._objective import signed_objective, value_and_grad_at_start
 from ._tree import elementwise, real_dtype, tree_select, tree_vdot, zeros_like_tree
 from ._validate import check_positive_int, check_range
 
@@ -181,11 +181,7 @@ class ScaleByZoomLinesearch(Transform):
         f = state.learning_rate.dtype
         sign = -1.0 if self.maximize else 1.0
         _, value_and_grad = signed_objective(_OWNER, ctx.extra, params, f, sign)
-        if "value" in ctx.extra and "grad" in ctx.extra:
-            value = sign * jnp.asarray(ctx.extra["value"]).astype(f)
-            grad = jax.tree.map(lambda d: sign * jnp.asarray(d), ctx.extra["grad"])
-        else:
-            value, grad = value_and_grad(params)
+        value, grad = value_and_grad_at_start(ctx.extra, params, f, sign, value_and_grad)
         grad = jax.tree.map(lambda d, p: d.astype(p.dtype), grad, state.grad)
         guess = jnp.ones([], f) if self.initial_guess_strategy == "one" else state.learning_rate
         end = _search(self, f, params, updates, value, grad, guess, value_and_grad)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from ._base import Context, OptState, Params, State, Transform, Updates, static
 from ._combine import as_transform
-from ._tree import elementwise, tree_select, zeros_like_tree
+from ._tree import elementwise, only_match, tree_select, zeros_like_tree
 from ._validate import check_against_spec, check_positive_int, check_range
 
 
@@ -220,14 +220,10 @@ def lookahead_slow_params(state: Any) -> Params:
         >>> gdtx.apply_updates(params, updates), gdtx.lookahead_slow_params(state)
         (Array([0.5], dtype=float32), Array([1.], dtype=float32))
     """
-    found = [
-        s
-        for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, LookaheadState))
-        if isinstance(s, LookaheadState) and s.slow is not None
-    ]
-    if len(found) != 1:
-        raise ValueError(
-            "lookahead_slow_params: `state` must hold exactly one LookaheadState with slow "
-            f"weights (a lookahead given plain parameters), found {len(found)}."
-        )
-    return found[0].slow
+    lookahead = only_match(
+        state,
+        lambda s: isinstance(s, LookaheadState) and s.slow is not None,
+        "lookahead_slow_params: `state` must hold exactly one LookaheadState with slow "
+        "weights (a lookahead given plain parameters), found {}.",
+    )
+    return lookahead.slow

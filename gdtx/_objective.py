@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import OptState
+from ._tree import only_match
 
 
 def signed_objective(
@@ -31,6 +32,22 @@ def signed_objective(
         return sign * jnp.asarray(v).astype(f), jax.tree.map(lambda d: sign * d, g)
 
     return value, value_and_grad
+
+
+def value_and_grad_at_start(
+    extra: Any,
+    params: Any,
+    f: Any,
+    sign: float,
+    value_and_grad: Callable[[Any], tuple[jax.Array, Any]],
+) -> tuple[jax.Array, Any]:
+    """(sign·f(θ), sign·∇f(θ)) where a line search starts: the ``value`` and ``grad`` passed
+    to ``update`` where both were, else ``value_and_grad(params)`` (from
+    :func:`signed_objective`); the value as an ``f`` scalar."""
+    if "value" in extra and "grad" in extra:
+        value = sign * jnp.asarray(extra["value"]).astype(f)
+        return value, jax.tree.map(lambda d: sign * jnp.asarray(d), extra["grad"])
+    return value_and_grad(params)
 
 
 def objective(extra: Any, owner: str) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -88,19 +105,12 @@ def value_and_grad_from_state(
     """
 
     def value_and_grad(params: Any, *args: Any, state: Any, **kwargs: Any) -> tuple[Any, Any]:
-        found = [
-            s
-            for s in jax.tree.leaves(
-                state.inner if isinstance(state, OptState) else state, is_leaf=_is_search_state
-            )
-            if _is_search_state(s)
-        ]
-        if len(found) != 1:
-            raise ValueError(
-                "value_and_grad_from_state: expected the state of an optimizer with one line "
-                f"search (such as lbfgs), found {len(found)} line-search states."
-            )
-        last = found[0]
+        last = only_match(
+            state.inner if isinstance(state, OptState) else state,
+            _is_search_state,
+            "value_and_grad_from_state: expected the state of an optimizer with one line "
+            "search (such as lbfgs), found {} line-search states.",
+        )
         if last.grad is None:
             raise ValueError(
                 "value_and_grad_from_state: the line search keeps no gradient; make it with "

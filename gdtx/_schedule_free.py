@@ -20,7 +20,7 @@ from ._optim import ScalarOrSchedule, l2, lr_block, sign
 from ._rms import scale_by_rms
 from ._scale import AddDecayedWeights
 from ._schedules import Schedule, as_schedule
-from ._tree import elementwise, safe_div, zeros_like_tree
+from ._tree import elementwise, only_match, safe_div, zeros_like_tree
 from ._validate import check_positive_int, check_range
 from ._warmup import warmup_constant_schedule
 
@@ -291,17 +291,12 @@ def schedule_free_eval_params(state: Any, params: Params) -> Params:
         >>> params, gdtx.schedule_free_eval_params(state, params)  # y, x
         (Array([0.125], dtype=float32), Array([0.25], dtype=float32))
     """
-    found = [
-        s
-        for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, ScheduleFreeState))
-        if isinstance(s, ScheduleFreeState)
-    ]
-    if len(found) != 1:
-        raise ValueError(
-            "schedule_free_eval_params: `state` must hold exactly one ScheduleFreeState (the "
-            f"state of a schedule-free optimizer), found {len(found)}."
-        )
-    sf = found[0]
+    sf = only_match(
+        state,
+        lambda s: isinstance(s, ScheduleFreeState),
+        "schedule_free_eval_params: `state` must hold exactly one ScheduleFreeState (the "
+        "state of a schedule-free optimizer), found {}.",
+    )
 
     def x(y: jax.Array, z: jax.Array) -> jax.Array:
         b1 = sf.b1.astype(y.dtype)

@@ -229,3 +229,12 @@ def tree_select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
         return jnp.where(pred, a, b)
 
     return jax.tree.map(leaf, on_true, on_false)
+
+
+def only_match(tree: Any, is_match: Callable[[Any], bool], message: str) -> Any:
+    """The one subtree of ``tree`` for which ``is_match`` holds (an optimizer's state of one
+    kind inside a chain's state); ``ValueError(message.format(n))`` where n ≠ 1 match."""
+    found = [s for s in jax.tree.leaves(tree, is_leaf=is_match) if is_match(s)]
+    if len(found) != 1:
+        raise ValueError(message.format(len(found)))
+    return found[0]
