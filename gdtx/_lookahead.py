@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from ._base import Context, OptState, Params, State, Transform, Updates, static
 from ._combine import as_transform
 from ._tree import elementwise, only_match, tree_select, zeros_like_tree
-from ._validate import check_against_spec, check_positive_int, check_range
+from ._validate import check_against_spec, check_params, check_positive_int, check_range
 
 
 class LookaheadParams(NamedTuple):
@@ -146,8 +146,7 @@ class Lookahead(Transform):
     def step(
         self, updates: Updates, state: LookaheadState, params: Params | None, ctx: Context
     ) -> tuple[Updates, LookaheadState]:
-        if params is None:
-            raise ValueError("lookahead reads the parameters (φ): pass params to update.")
+        params = check_params("lookahead", params)
         slow = state.slow
         u, inner = self.inner.step(
             updates, state.inner, params, ctx.with_count(self._inner_count(ctx.count))

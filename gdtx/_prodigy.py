@@ -15,7 +15,7 @@ from ._moments import correction_factor, ewma_step
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._schedules import Schedule, as_schedule
 from ._tree import abs_sq, elementwise, tree_sum, v_zeros_like_tree, zeros_like_tree
-from ._validate import check_range
+from ._validate import check_params, check_range
 
 
 class ProdigyState(NamedTuple):
@@ -120,8 +120,7 @@ class ScaleByProdigy(Transform):
     def step(
         self, updates: Updates, state: ProdigyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, ProdigyState]:
-        if params is None:
-            raise ValueError("scale_by_prodigy reads the parameters (x): pass params to update.")
+        params = check_params("scale_by_prodigy", params)
         f = state.d.dtype
         lr = self.learning_rate
         alpha = hyper(lr(ctx.count) if isinstance(lr, Schedule) else lr, f)  # α_t

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from ._base import Context, EmptyState, Params, State, Transform, Updates, apply_updates, static
 from ._combine import as_transform
 from ._tree import elementwise, global_norm, tree_select, zeros_like_tree
-from ._validate import check_positive_int
+from ._validate import check_params, check_positive_int
 
 
 class Normalize(Transform):
@@ -146,8 +146,7 @@ class SAM(Transform):
     def step(
         self, updates: Updates, state: SAMState, params: Params | None, ctx: Context
     ) -> tuple[Updates, SAMState]:
-        if params is None:
-            raise ValueError("sam reads the parameters: pass params to update.")
+        params = check_params("sam", params)
         if self.opaque_mode:
             return self._opaque(updates, state, params, ctx)
         return self._transparent(updates, state, params, ctx)

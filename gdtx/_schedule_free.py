@@ -21,7 +21,7 @@ from ._rms import scale_by_rms
 from ._scale import AddDecayedWeights
 from ._schedules import Schedule, as_schedule
 from ._tree import elementwise, only_match, safe_div, zeros_like_tree
-from ._validate import check_positive_int, check_range
+from ._validate import check_params, check_positive_int, check_range
 from ._warmup import warmup_constant_schedule
 
 
@@ -119,8 +119,7 @@ class ScheduleFree(Transform):
     def step(
         self, updates: Updates, state: ScheduleFreeState, params: Params | None, ctx: Context
     ) -> tuple[Updates, ScheduleFreeState]:
-        if params is None:
-            raise ValueError("schedule_free reads the parameters (y): pass params to update.")
+        params = check_params("schedule_free", params)
         f = state.max_lr.dtype
         lr = self.learning_rate
         alpha = lr(ctx.count + 1) if isinstance(lr, Schedule) else lr  # α at t = count + 1

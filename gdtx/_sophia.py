@@ -19,7 +19,7 @@ from ._combine import Chain, as_transform
 from ._moments import correction_factor, ewma_step
 from ._optim import ScalarOrSchedule, optimizer_chain
 from ._tree import elementwise, v_zeros_like_tree, zeros_like_tree
-from ._validate import check_positive_int, check_range
+from ._validate import check_params, check_positive_int, check_range
 
 
 class HutchinsonState(NamedTuple):
@@ -73,8 +73,7 @@ class HutchinsonDiagHessian(Transform):
                 "hutchinson_estimator_diag_hessian needs the objective: call "
                 "update(grads, state, params, obj_fn=f) with f(params) the scalar loss."
             )
-        if params is None:
-            raise ValueError("hutchinson_estimator_diag_hessian reads the parameters.")
+        params = check_params("hutchinson_estimator_diag_hessian", params)
         key, sub = jax.random.split(state.key)
         leaves, treedef = jax.tree.flatten(params)
         keys = jax.random.split(sub, len(leaves))
@@ -181,8 +180,7 @@ class ScaleBySophia(Transform):
     def step(
         self, updates: Updates, state: SophiaState, params: Params | None, ctx: Context
     ) -> tuple[Updates, SophiaState]:
-        if params is None:
-            raise ValueError("scale_by_sophia reads the parameters: pass params to update.")
+        params = check_params("scale_by_sophia", params)
         m = ewma_step(state.m, updates, self.b1)  # m ← β₁m + (1 − β₁)g
         c = correction_factor(self.b1, ctx.count)  # 1 − β₁ᵗ
 
