@@ -9,6 +9,7 @@ layer) use :func:`~gdtx.map_stacked`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
@@ -162,7 +163,27 @@ def _floored(x: jax.Array, floor: Any) -> jax.Array:
     return jnp.where(x <= f, f, x)
 
 
-class ScaleByParamBlockNorm(Transform):
+class _ScaleByParamBlock(Transform):
+    """g · max(m(θ), s_min) per parameter array, m the subclass's ``measure`` of the array
+    (:func:`leaf_norms` or :func:`leaf_rms`, so packed and per-leaf alike)."""
+
+    min_scale: Any = 1e-3
+    reads_params: ClassVar[bool] = True
+    owner: ClassVar[str] = ""
+    measure: ClassVar[Callable[[Params], Any]]
+
+    def __post_init__(self) -> None:
+        check_range(self.owner, "min_scale", self.min_scale, 0.0)
+
+    def step(
+        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
+    ) -> tuple[Updates, EmptyState]:
+        params = check_params(self.owner, params)
+        factors = jax.tree.map(lambda m: _floored(m, self.min_scale), self.measure(params))
+        return scale_leaves(updates, factors), state
+
+
+class ScaleByParamBlockNorm(_ScaleByParamBlock):
     r"""Scales each array's update by its parameter array's norm.
 
     $$ \text{out} = g \cdot \max(\lVert\theta\rVert, s_{\min}) $$
@@ -183,21 +204,11 @@ class ScaleByParamBlockNorm(Transform):
         Array([5., 5.], dtype=float32)
     """
 
-    min_scale: Any = 1e-3
-    reads_params: ClassVar[bool] = True
-
-    def __post_init__(self) -> None:
-        check_range("scale_by_param_block_norm", "min_scale", self.min_scale, 0.0)
-
-    def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
-    ) -> tuple[Updates, EmptyState]:
-        params = check_params("scale_by_param_block_norm", params)
-        factors = jax.tree.map(lambda n: _floored(n, self.min_scale), leaf_norms(params))
-        return scale_leaves(updates, factors), state
+    owner: ClassVar[str] = "scale_by_param_block_norm"
+    measure = staticmethod(leaf_norms)
 
 
-class ScaleByParamBlockRms(Transform):
+class ScaleByParamBlockRms(_ScaleByParamBlock):
     r"""Scales each array's update by its parameter array's root mean square.
 
     $$ \text{out} = g \cdot \max(\operatorname{rms}(\theta), s_{\min}), \qquad
@@ -218,19 +229,8 @@ class ScaleByParamBlockRms(Transform):
         Array([3., 3.], dtype=float32)
     """
 
-    min_scale: Any = 1e-3
-    reads_params: ClassVar[bool] = True
-
-    def __post_init__(self) -> None:
-        check_range("scale_by_param_block_rms", "min_scale", self.min_scale, 0.0)
-
-    def step(
-        self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
-    ) -> tuple[Updates, EmptyState]:
-        params = check_params("scale_by_param_block_rms", params)
-
-        factors = jax.tree.map(lambda r: _floored(r, self.min_scale), leaf_rms(params))
-        return scale_leaves(updates, factors), state
+    owner: ClassVar[str] = "scale_by_param_block_rms"
+    measure = staticmethod(leaf_rms)
 
 
 scale_by_param_block_norm = ScaleByParamBlockNorm
