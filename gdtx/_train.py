@@ -27,6 +27,7 @@ __all__ = [
     "check_tx",
     "make_train_step",
     "pack_params",
+    "packed_fields",
     "tx_fields",
 ]
 
@@ -100,6 +101,17 @@ def pack_params(owner: str, tx: Transform, params: Any, opt_state: Any) -> tuple
     # single-leaf buffer can be the parameter itself) or appear twice.
     _, _, flat, state = _distinct((params, opt_state, flat, state))
     return pk, flat, state
+
+
+def packed_fields(owner: str, tx: Any, params: Any, opt_state: Any) -> dict[str, Any]:
+    """The fields every :class:`PackedTrainState` starts with, for ``tx`` (checked by
+    :func:`check_tx`) and a parameter tree: step 0, the packed parameters and optimizer
+    state (:func:`pack_params`), the packing, and ``tx_leaves`` and ``tx_def``."""
+    fields = tx_fields(owner, tx)
+    tx = fields["tx_def"].value.unflatten(fields["tx_leaves"])
+    pk, flat, state = pack_params(owner, tx, params, opt_state)
+    step = jnp.zeros([], jnp.int32)
+    return {"step": step, "params": flat, "opt_state": state, "packing": pk, **fields}
 
 
 def _distinct(tree: Any) -> Any:

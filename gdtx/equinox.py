@@ -14,11 +14,10 @@ from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 
 from ._base import Transform
 from ._base import static as static_field
-from ._train import PackedTrainState, make_train_step, pack_params, tx_fields
+from ._train import PackedTrainState, make_train_step, packed_fields
 
 __all__ = ["TrainState", "train_step"]
 
@@ -90,20 +89,10 @@ class TrainState(PackedTrainState):
         Raises:
             TypeError: ``tx`` is not a gdtx transformation.
         """
-        fields = tx_fields("gdtx.equinox.TrainState.create", tx)
-        tx = fields["tx_def"].value.unflatten(fields["tx_leaves"])
         params, other = eqx.partition(model, filter_spec)
         rest, fixed = eqx.partition(other, eqx.is_array)
-        pk, flat, state = pack_params("gdtx.equinox.TrainState.create", tx, params, opt_state)
-        return cls(
-            step=jnp.zeros([], jnp.int32),
-            params=flat,
-            opt_state=state,
-            packing=pk,
-            **fields,
-            rest=rest,
-            static=_Static(fixed),
-        )
+        fields = packed_fields("gdtx.equinox.TrainState.create", tx, params, opt_state)
+        return cls(**fields, rest=rest, static=_Static(fixed))
 
     def model(self, params: Any = None) -> Any:
         """The module, rebuilt: from ``params`` (packed, e.g. traced), else the state's own."""

@@ -15,12 +15,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import jax.numpy as jnp
-
 from ._base import Transform, static
 from ._layout import is_packed
 from ._packing import Packing
-from ._train import Frozen, PackedTrainState, pack_params, tx_fields
+from ._train import Frozen, PackedTrainState, packed_fields
 
 __all__ = ["TrainState"]
 
@@ -92,15 +90,5 @@ class TrainState(PackedTrainState):
         Raises:
             TypeError: ``tx`` is not a gdtx transformation.
         """
-        fields = tx_fields("gdtx.linen.TrainState.create", tx)
-        tx = fields["tx_def"].value.unflatten(fields["tx_leaves"])
-        pk, flat, state = pack_params("gdtx.linen.TrainState.create", tx, params, opt_state)
-        return cls(
-            step=jnp.zeros([], jnp.int32),
-            params=flat,
-            opt_state=state,
-            packing=pk,
-            **fields,
-            model_apply=Frozen(apply_fn),
-            **kwargs,
-        )
+        fields = packed_fields("gdtx.linen.TrainState.create", tx, params, opt_state)
+        return cls(**fields, model_apply=Frozen(apply_fn), **kwargs)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ._base import Transform, static
-from ._train import Frozen, PackedTrainState, make_train_step, pack_params, tx_fields
+from ._train import Frozen, PackedTrainState, make_train_step, packed_fields
 
 __all__ = ["Optimizer", "TrainState", "train_step"]
 
@@ -104,20 +104,9 @@ class TrainState(PackedTrainState):
         Raises:
             TypeError: ``tx`` is not a gdtx transformation.
         """
-        fields = tx_fields("gdtx.nnx.TrainState.create", tx)
-        tx = fields["tx_def"].value.unflatten(fields["tx_leaves"])
         graphdef, params, rest = nnx.split(model, wrt, ...)
-        pk, flat, state = pack_params("gdtx.nnx.TrainState.create", tx, params, opt_state)
-        return cls(
-            step=jnp.zeros([], jnp.int32),
-            params=flat,
-            opt_state=state,
-            packing=pk,
-            **fields,
-            rest=rest,
-            graph=Frozen(graphdef),
-            wrt=wrt,
-        )
+        fields = packed_fields("gdtx.nnx.TrainState.create", tx, params, opt_state)
+        return cls(**fields, rest=rest, graph=Frozen(graphdef), wrt=wrt)
 
     def merge(self, params: Any = None) -> nnx.Module:
         """The model, rebuilt: from ``params`` (packed, e.g. traced), else the state's own.
