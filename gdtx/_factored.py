@@ -15,7 +15,7 @@ from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, st
 from ._matrix import Shape, map_matrices
 from ._moments import ewma_step
 from ._rms import inverse_root_leaf
-from ._schedules import Schedule, as_schedule
+from ._schedules import schedule_or_checked, value_at
 from ._tree import abs_sq_leaf, safe_div, zeros
 from ._validate import check_range
 
@@ -95,10 +95,9 @@ class ScaleByFactoredRms(Transform):
     clamp_eps: bool = static(default=False)
 
     def __post_init__(self) -> None:
-        if callable(self.decay):
-            object.__setattr__(self, "decay", as_schedule(self.decay))
-        else:
-            check_range("scale_by_factored_rms", "decay", self.decay, 0.0, 1.0, high_open=True)
+        owner = "scale_by_factored_rms"
+        decay = schedule_or_checked(owner, "decay", self.decay, 0.0, 1.0, high_open=True)
+        object.__setattr__(self, "decay", decay)
         check_range("scale_by_factored_rms", "eps", self.eps, 0.0)
         if not isinstance(self.min_dim_size_to_factor, int) or self.min_dim_size_to_factor < 0:
             raise ValueError(
@@ -129,7 +128,7 @@ class ScaleByFactoredRms(Transform):
     def step(
         self, updates: Updates, state: FactoredState, params: Params | None, ctx: Context
     ) -> tuple[Updates, FactoredState]:
-        decay = self.decay(ctx.count) if isinstance(self.decay, Schedule) else self.decay
+        decay = value_at(self.decay, ctx.count)
         clamp = self.clamp_eps
 
         def scaled(g: jax.Array, v_hat: jax.Array) -> jax.Array:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
 from ._combine import Chain
-from ._schedules import Schedule, as_schedule
+from ._schedules import schedule_or_checked, value_at
 from ._tree import abs_sq, elementwise, map_leaves, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
 
@@ -123,10 +123,8 @@ class Ema(Transform):
     dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
-        if callable(self.decay):
-            object.__setattr__(self, "decay", as_schedule(self.decay))
-        else:
-            check_range("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
+        decay = schedule_or_checked("ema", "decay", self.decay, 0.0, 1.0, high_open=True)
+        object.__setattr__(self, "decay", decay)
         if self.moment not in (1, 2):
             raise ValueError(f"ema: `moment` must be 1 or 2, got {self.moment!r}.")
         check_range("ema", "initial", self.initial, 0.0)
@@ -139,7 +137,7 @@ class Ema(Transform):
     def step(
         self, updates: Updates, state: MState | VState, params: Params | None, ctx: Context
     ) -> tuple[Updates, MState | VState]:
-        beta = self.decay(ctx.count) if isinstance(self.decay, Schedule) else self.decay
+        beta = value_at(self.decay, ctx.count)
         if isinstance(state, MState):
             m = ewma_step(state.m, updates, beta)  # m ← β·m + (1−β)·g
             return m, MState(m=m)

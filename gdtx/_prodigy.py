@@ -13,7 +13,7 @@ from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain
 from ._moments import correction_factor, ewma_step
 from ._optim import ScalarOrSchedule, lr_block, sign
-from ._schedules import Schedule, as_schedule
+from ._schedules import schedule_or_checked, value_at
 from ._tree import abs_sq, elementwise, tree_sum, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_params, check_range
 
@@ -91,11 +91,8 @@ class ScaleByProdigy(Transform):
 
     def __post_init__(self) -> None:
         owner = "scale_by_prodigy"
-        lr = self.learning_rate
-        if callable(lr) and not isinstance(lr, Schedule):
-            object.__setattr__(self, "learning_rate", as_schedule(lr))
-        elif not isinstance(lr, Schedule):
-            check_range(owner, "learning_rate", lr, 0.0)
+        lr = schedule_or_checked(owner, "learning_rate", self.learning_rate)
+        object.__setattr__(self, "learning_rate", lr)
         check_range(owner, "b1", self.b1, 0.0, 1.0, high_open=True)
         check_range(owner, "b2", self.b2, 0.0, 1.0, high_open=True)
         if self.beta3 is not None:
@@ -122,8 +119,7 @@ class ScaleByProdigy(Transform):
     ) -> tuple[Updates, ProdigyState]:
         params = check_params("scale_by_prodigy", params)
         f = state.d.dtype
-        lr = self.learning_rate
-        alpha = hyper(lr(ctx.count) if isinstance(lr, Schedule) else lr, f)  # α_t
+        alpha = hyper(value_at(self.learning_rate, ctx.count), f)  # α_t
         b2 = hyper(self.b2, f)
         b3 = jnp.sqrt(b2) if self.beta3 is None else hyper(self.beta3, f)  # β₃ = √β₂
         d, d0 = state.d, hyper(self.estim_lr0, f)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from ._base import Context, EmptyState, Params, Transform, Updates, hyper, static
 from ._layout import leaf_norms, leaf_rms, merge_leaves, scale_leaves, select_leaves
 from ._masks import freeze_mask, mask_leaves
-from ._schedules import Schedule, as_schedule
+from ._schedules import as_schedule, schedule_or_checked, value_at
 from ._tree import elementwise, global_norm, safe_div
 from ._validate import check_params, check_range
 
@@ -58,16 +58,12 @@ class ScaleByLearningRate(Transform):
     flip_sign: bool = static(default=True)
 
     def __post_init__(self) -> None:
-        lr = self.learning_rate
-        if callable(lr) and not isinstance(lr, Schedule):
-            object.__setattr__(self, "learning_rate", as_schedule(lr))
-        elif not isinstance(lr, Schedule):
-            check_range("scale_by_learning_rate", "learning_rate", lr, 0.0)
+        lr = schedule_or_checked("scale_by_learning_rate", "learning_rate", self.learning_rate)
+        object.__setattr__(self, "learning_rate", lr)
 
     def rate_at(self, count: jax.Array) -> jax.Array:
         """α for the step after ``count`` steps: the schedule's value, or the constant."""
-        lr = self.learning_rate
-        return lr(count) if isinstance(lr, Schedule) else jnp.asarray(lr)
+        return jnp.asarray(value_at(self.learning_rate, count))
 
     def step(
         self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context

@@ -19,7 +19,7 @@ from ._combine import Chain, as_transform
 from ._optim import ScalarOrSchedule, l2, lr_block, sign
 from ._rms import scale_by_rms
 from ._scale import AddDecayedWeights
-from ._schedules import Schedule, as_schedule
+from ._schedules import schedule_or_checked, value_at
 from ._tree import elementwise, only_match, safe_div, zeros_like_tree
 from ._validate import check_params, check_positive_int, check_range
 from ._warmup import warmup_constant_schedule
@@ -90,11 +90,8 @@ class ScheduleFree(Transform):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inner", as_transform(self.inner))
-        lr = self.learning_rate
-        if callable(lr) and not isinstance(lr, Schedule):
-            object.__setattr__(self, "learning_rate", as_schedule(lr))
-        elif not isinstance(lr, Schedule):
-            check_range("schedule_free", "learning_rate", lr, 0.0)
+        lr = schedule_or_checked("schedule_free", "learning_rate", self.learning_rate)
+        object.__setattr__(self, "learning_rate", lr)
         check_range("schedule_free", "b1", self.b1, 0.0, 1.0, low_open=True)
         check_range("schedule_free", "weight_lr_power", self.weight_lr_power, 0.0)
 
@@ -121,8 +118,7 @@ class ScheduleFree(Transform):
     ) -> tuple[Updates, ScheduleFreeState]:
         params = check_params("schedule_free", params)
         f = state.max_lr.dtype
-        lr = self.learning_rate
-        alpha = lr(ctx.count + 1) if isinstance(lr, Schedule) else lr  # α at t = count + 1
+        alpha = value_at(self.learning_rate, ctx.count + 1)  # α at t = count + 1
         max_lr = jnp.maximum(state.max_lr, jnp.asarray(alpha, f))  # α_max
         w = max_lr ** jnp.asarray(self.weight_lr_power, f)  # w = α_max^p
         weight_sum = state.weight_sum + w

@@ -84,6 +84,29 @@ def as_schedule(value: Any) -> Schedule:
     return ConstantSchedule(value)
 
 
+def schedule_or_checked(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float = 0.0,
+    high: float = math.inf,
+    *,
+    high_open: bool = False,
+) -> Any:
+    """A hyperparameter that may follow a schedule, as a block keeps it: a function of the
+    step count as a :class:`Schedule` (:func:`as_schedule`), a constant as it is, checked
+    to lie in [low, high] (or [low, high) with ``high_open``) under ``owner``."""
+    if callable(value):
+        return as_schedule(value)
+    check_range(owner, name, value, low, high, high_open=high_open)
+    return value
+
+
+def value_at(value: Any, count: Any) -> Any:
+    """A hyperparameter at step ``count``: a :class:`Schedule`'s value, or the constant."""
+    return value(count) if isinstance(value, Schedule) else value
+
+
 class InverseTimeDecay(Schedule):
     """α = α₀ / (1 + γ·epoch), epoch = ⌊count / steps_per_epoch⌋.
 
