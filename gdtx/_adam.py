@@ -38,6 +38,15 @@ def check_adam_family(owner: str, b1: Any, b2: Any, eps: Any, eps_root: Any = No
         check_range(owner, "eps_root", eps_root, 0.0)
 
 
+def check_nadam(
+    owner: str, b1: Any, b2: Any, eps: Any, momentum_decay: Any, eps_root: Any = None
+) -> None:
+    """:func:`check_adam_family`'s checks and ψ ≥ 0 (or ``None``), named after ``owner``."""
+    check_adam_family(owner, b1, b2, eps, eps_root)
+    if momentum_decay is not None:
+        check_range(owner, "momentum_decay", momentum_decay, 0.0)
+
+
 def first_moment(b1: Any, m_dtype: Any, nesterov: bool = False) -> Transform:
     """m̂ = m/(1 − β₁ᵗ), m ← β₁m + (1 − β₁)g; with ``nesterov`` Dozat's
     β₁m/(1 − β₁ᵗ⁺¹) + (1 − β₁)g/(1 − β₁ᵗ) (:class:`NesterovEma` with a constant μ = β₁,
@@ -225,9 +234,7 @@ def scale_by_nadam(
         >>> tx.update(g, tx.init(g))[0].round(6)  # (1−β₁)/(1−β₁) + β₁(1−β₁)/(1−β₁²)
         Array([1.473684], dtype=float32)
     """
-    check_adam_family("scale_by_nadam", b1, b2, eps, eps_root)
-    if momentum_decay is not None:
-        check_range("scale_by_nadam", "momentum_decay", momentum_decay, 0.0)
+    check_nadam("scale_by_nadam", b1, b2, eps, momentum_decay, eps_root)
     v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))
     first = NesterovEma(b1, momentum_decay, dtype=m_dtype)
     return Fork((first, Chain((v_hat, InverseRoot(eps, eps_root)))))

@@ -168,6 +168,18 @@ def scale_by_adopt(
     return Chain((normalize, m))
 
 
+def check_ademamix(
+    owner: str, b1: Any, b2: Any, b3: Any, alpha: Any, eps: Any, eps_root: Any
+) -> None:
+    """:func:`check_adam_family`'s checks, β₃ in [0, 1) and α ≥ 0 where they are constants
+    (not schedules), named after ``owner``."""
+    check_adam_family(owner, b1, b2, eps, eps_root)
+    if not callable(b3):
+        check_range(owner, "b3", b3, 0.0, 1.0, high_open=True)
+    if not callable(alpha):
+        check_range(owner, "alpha", alpha, 0.0)
+
+
 def scale_by_ademamix(
     b1: Any = 0.9,
     b2: Any = 0.999,
@@ -215,11 +227,7 @@ def scale_by_ademamix(
         >>> tx.update(g, tx.init(g))[0]  # (1 + 2·0.5)·sign(g)
         Array([ 2., -2.], dtype=float32)
     """
-    check_adam_family("scale_by_ademamix", b1, b2, eps, eps_root)
-    if not callable(b3):
-        check_range("scale_by_ademamix", "b3", b3, 0.0, 1.0, high_open=True)
-    if not callable(alpha):
-        check_range("scale_by_ademamix", "alpha", alpha, 0.0)
+    check_ademamix("scale_by_ademamix", b1, b2, b3, alpha, eps, eps_root)
     fast = Chain((Ema(b1, dtype=m_dtype), BiasCorrection(b1)))
     slow = Chain((Ema(b3, dtype=m_dtype), ScaleBySchedule(alpha)))
     v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))

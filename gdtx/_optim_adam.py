@@ -6,6 +6,7 @@ from typing import Any
 
 from ._adam import (
     check_adam_family,
+    check_nadam,
     scale_by_adam,
     scale_by_adamax,
     scale_by_amsgrad,
@@ -241,9 +242,7 @@ def nadam(
         >>> float(opt.update(jnp.array([1.0]), opt.init(params))[0][0]) < 0
         True
     """
-    check_adam_family("nadam", b1, b2, eps)
-    if momentum_decay is not None:
-        check_range("nadam", "momentum_decay", momentum_decay, 0.0)
+    check_nadam("nadam", b1, b2, eps, momentum_decay)
     core = scale_by_nadam(b1, b2, eps, momentum_decay, m_dtype=m_dtype, v_dtype=v_dtype)
     return optimizer_chain("nadam", learning_rate, maximize, core, l2_decay=weight_decay)
 

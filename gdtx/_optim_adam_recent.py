@@ -8,10 +8,9 @@ from typing import Any
 import jax
 
 from ._adam import check_adam_family
-from ._adam_recent import quarter_power, scale_by_ademamix, scale_by_adopt
+from ._adam_recent import check_ademamix, quarter_power, scale_by_ademamix, scale_by_adopt
 from ._combine import Chain
 from ._optim import ScalarOrSchedule, optimizer_chain
-from ._validate import check_range
 
 
 def adopt(
@@ -125,10 +124,6 @@ def ademamix(
         >>> opt.update(jnp.array([3.0]), opt.init(params), params)[0].round(6)  # −0.1·(1 + 2·0.5)
         Array([-0.2], dtype=float32)
     """
-    check_adam_family("ademamix", b1, b2, eps, eps_root)
-    if not callable(b3):
-        check_range("ademamix", "b3", b3, 0.0, 1.0, high_open=True)
-    if not callable(alpha):
-        check_range("ademamix", "alpha", alpha, 0.0)
+    check_ademamix("ademamix", b1, b2, b3, alpha, eps, eps_root)
     core = scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, m_dtype, v_dtype=v_dtype)
     return optimizer_chain("ademamix", learning_rate, maximize, core, decay=weight_decay, mask=mask)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._adam import check_adam_family, scale_by_adamax, scale_by_nadam
+from ._adam import check_adam_family, check_nadam, scale_by_adamax, scale_by_nadam
 from ._adam_variants import ScaleByBelief, scale_by_radam, scale_by_yogi
 from ._combine import Chain
 from ._optim import ScalarOrSchedule, optimizer_chain
@@ -137,9 +137,7 @@ def nadamw(
         >>> round(float(updates[0]), 5)  # −0.1·(1.47368 + 0.5·2)
         -0.24737
     """
-    check_adam_family("nadamw", b1, b2, eps, eps_root)
-    if momentum_decay is not None:
-        check_range("nadamw", "momentum_decay", momentum_decay, 0.0)
+    check_nadam("nadamw", b1, b2, eps, momentum_decay, eps_root)
     core = scale_by_nadam(
         b1, b2, eps, momentum_decay, eps_root=eps_root, m_dtype=m_dtype, v_dtype=v_dtype
     )
