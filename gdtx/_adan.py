@@ -8,11 +8,18 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ._adam import check_adam_family
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
 from ._moments import correction_factor, ewma_step
 from ._rms import inverse_root_leaf
 from ._tree import abs_sq_leaf, tree_map_n, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
+
+
+def check_adan(owner: str, b1: Any, b2: Any, b3: Any, eps: Any, eps_root: Any) -> None:
+    """β₁, β₂, β₃ in [0, 1) and ε, ε_root ≥ 0, named after ``owner``."""
+    check_adam_family(owner, b1, b2, eps, eps_root)
+    check_range(owner, "b3", b3, 0.0, 1.0, high_open=True)
 
 
 class AdanState(NamedTuple):
@@ -72,10 +79,7 @@ class ScaleByAdan(Transform):
     dtype: Any = static(default=None)
 
     def __post_init__(self) -> None:
-        for name in ("b1", "b2", "b3"):
-            check_range("scale_by_adan", name, getattr(self, name), 0.0, 1.0, high_open=True)
-        check_range("scale_by_adan", "eps", self.eps, 0.0)
-        check_range("scale_by_adan", "eps_root", self.eps_root, 0.0)
+        check_adan("scale_by_adan", self.b1, self.b2, self.b3, self.eps, self.eps_root)
 
     def init_state(self, params: Params) -> AdanState:
         return AdanState(

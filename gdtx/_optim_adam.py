@@ -12,10 +12,9 @@ from ._adam import (
     scale_by_amsgrad,
     scale_by_nadam,
 )
-from ._adan import ScaleByAdan
+from ._adan import ScaleByAdan, check_adan
 from ._combine import Chain
 from ._optim import ScalarOrSchedule, optimizer_chain
-from ._validate import check_range
 
 
 def adam(
@@ -295,7 +294,6 @@ def adan(
         >>> opt.update(jnp.array([3.0, -0.2]), opt.init(params), params)[0].round(6)
         Array([-0.1,  0.1], dtype=float32)
     """
-    check_adam_family("adan", b1, b2, eps, eps_root)
-    check_range("adan", "b3", b3, 0.0, 1.0, high_open=True)
+    check_adan("adan", b1, b2, b3, eps, eps_root)
     core = ScaleByAdan(b1, b2, b3, eps, eps_root, dtype=m_dtype)
     return optimizer_chain("adan", learning_rate, maximize, core, decay=weight_decay, mask=mask)
