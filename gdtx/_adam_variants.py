@@ -79,19 +79,20 @@ class RadamRectification(Transform):
         check_range("radam_rectification", "decay", self.decay, 0.0, 1.0, high_open=True)
         check_range("radam_rectification", "threshold", self.threshold, 4.0)
 
+    def _rho_inf(self) -> jax.Array:
+        """ρ∞ = 2/(1 − β₂) − 1, in the default float dtype."""
+        return 2 / (1 - hyper(self.decay, jnp.result_type(float))) - 1
+
     def _rho(self, count: jax.Array) -> jax.Array:
         """ρ_t for the step after ``count`` steps, in the default float dtype."""
-        dt = jnp.result_type(float)
-        t = jnp.asarray(count).astype(dt) + 1
-        rho_inf = 2 / (1 - hyper(self.decay, dt)) - 1  # ρ∞
+        t = jnp.asarray(count).astype(jnp.result_type(float)) + 1
         q = correction_factor(self.decay, count)  # 1 − β₂ᵗ
-        return rho_inf - 2 * t * (1 - q) / q  # ρ_t
+        return self._rho_inf() - 2 * t * (1 - q) / q  # ρ_t
 
     def factor(self, count: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(whether ρ_t passes the threshold, r_t) for the step after ``count`` steps."""
         dt = jnp.result_type(float)
-        rho_inf = 2 / (1 - hyper(self.decay, dt)) - 1  # ρ∞
-        rho = self._rho(count)
+        rho_inf, rho = self._rho_inf(), self._rho(count)
         threshold = hyper(self.threshold, dt)
         passes = rho > threshold if self.strict else rho >= threshold
         ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
