@@ -32,10 +32,14 @@ from typing import Any
 
 from background import Task
 
-FAST_COMPILE = ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=0")
-"""Flags for faster compiles, unless GDTX_TEST_XLA_DEFAULTS=1: the suite's classic
-emitters (conftest.py), and LLVM without optimisation (a quarter less CPU time for these
-small programs; every process of every group compiles alike, so results stay comparable)."""
+FAST_COMPILE = (
+    "--xla_cpu_use_fusion_emitters=false",
+    "--xla_backend_optimization_level=0",
+    "--xla_llvm_disable_expensive_passes=true",
+    "--xla_cpu_parallel_codegen_split_count=1",
+)
+"""Flags for faster compiles, unless GDTX_TEST_XLA_DEFAULTS=1: the suite's (conftest.py),
+so every process of every group compiles alike and results stay comparable."""
 _PORT_IN_USE = ("address already in use", "failed to add port", "could not bind")
 
 

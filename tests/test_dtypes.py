@@ -58,40 +58,58 @@ def _complex_tree(seed):
 
 def _check_policy(params, updates, state, dtype):
     """Params and updates keep ``dtype``; m has it too; v is real, at least float32."""
-    real = jnp.finfo(gdtx.compute_dtype(dtype)).dtype
+    _check_policy_by_leaf(params, updates, state, lambda path: dtype)
+
+
+def _check_policy_by_leaf(params, updates, state, dtype_of):
+    """As :func:`_check_policy`, each leaf's dtype given by ``dtype_of(key path)``."""
     for tree in (params, updates):
-        for leaf in jax.tree.leaves(tree):
-            assert leaf.dtype == dtype
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            assert leaf.dtype == dtype_of(path), (jax.tree_util.keystr(path), leaf.dtype)
             assert bool(jnp.all(jnp.isfinite(leaf)))
     for name in ("m", "v", "d", "v_max"):
         for _, field in optax.tree_utils.tree_get_all_with_path(state, name):
-            for leaf in jax.tree.leaves(field):
-                assert leaf.dtype == (dtype if name == "m" else real), (name, leaf.dtype)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(field)[0]:
+                dtype = dtype_of(path)
+                real = jnp.finfo(gdtx.compute_dtype(dtype)).dtype
+                assert leaf.dtype == (dtype if name == "m" else real), (name, path, leaf.dtype)
                 assert bool(jnp.all(jnp.isfinite(leaf)))
 
 
-@pytest.mark.parametrize(
-    ("name", "dtype_name"), [(n, d) for d in sorted(LOW) for n in _supporting(d)]
-)
-def test_low_precision_parameters(name, dtype_name):
-    """m follows the parameter's dtype, v is float32; arithmetic runs in float32, so the
-    first update equals float32's to the dtype's rounding."""
-    dtype, tol = LOW[dtype_name]
-    make = ALGORITHMS[name][0]
-    params = _cast(random_tree(0), dtype)
-    grads = [_cast(g, dtype) for g in gradient_sequence(1, 10)]
+MIXED = {"w": "bfloat16", "s": "bfloat16", "b": "float16", "k": "float16"}
+"""Which low precision each leaf of the test tree gets when an algorithm takes both: each
+dtype holds a matrix or stack of matrices and a vector or scalar, and one compilation
+checks both."""
+
+
+@pytest.mark.parametrize("name", sorted(set(_supporting("float16")) | set(_supporting("bfloat16"))))
+def test_low_precision_parameters(name):
+    """float16 and bfloat16 parameters in one tree: m follows each parameter's dtype, v is
+    float32; arithmetic runs in float32, so the first update equals float32's to each
+    dtype's rounding."""
+    make, supported = ALGORITHMS[name]
+    low = [d for d in sorted(LOW) if d in supported]
+    dtype_name = {k: d if len(low) == 2 else low[0] for k, d in MIXED.items()}
+    tree = random_tree(0)
+    params = {k: _cast(v, LOW[dtype_name[k]][0]) for k, v in tree.items()}
+    grads = [
+        {k: _cast(v, LOW[dtype_name[k]][0]) for k, v in g.items()} for g in gradient_sequence(1, 10)
+    ]
     out = _run(make(), params, grads)
-    _check_policy(*out, dtype)
+    # a leaf's state has its parameter's dtype; a scalar of the whole tree (Prodigy's d)
+    # is real, float32, as for either dtype alone
+    _check_policy_by_leaf(*out, lambda path: LOW[dtype_name[path[0].key] if path else low[0]][0])
 
     _, first, _ = _run(make(), params, grads[:1])
     # float32's first step eagerly: one op at a time, shared by every algorithm, instead of
     # a compilation per form
     opt32, params32 = make(), _cast(params, jnp.float32)
     first32, _ = opt32.update(_cast(grads[0], jnp.float32), opt32.init(params32), params32)
-    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(first32), strict=True):
+    for k, tree_name in dtype_name.items():
+        a, b = first[k], first32[k]
         scale = float(jnp.max(jnp.abs(b))) or 1.0
         err = float(jnp.max(jnp.abs(a.astype(jnp.float32) - b))) / scale
-        assert err <= tol, (name, dtype_name, err)
+        assert err <= LOW[tree_name][1], (name, k, tree_name, err)
 
 
 @pytest.mark.parametrize("name", ["adam", "nadam", "amsgrad", "rmsprop", "adagrad"])
