@@ -1,8 +1,8 @@
 """Optimizer-step and training-step benchmarks: gdtx against Optax, torch.optim and the floor.
 
 Usage:
-    python benchmarks/run.py [--quick] [--out DIR] [--steps N] [--chains] [--matrix]
-    python benchmarks/run.py --frameworks [--matrix] [--quick] [--out DIR]
+    python benchmarks/run.py [--quick] [--out DIR] [--steps N] [--rounds N] [--chains] [--matrix]
+    python benchmarks/run.py --frameworks [--matrix] [--quick] [--rounds N] [--out DIR]
     python benchmarks/run.py --readme
 
 An optimizer step is memory-bound: Adam reads parameters, gradients and two moments
@@ -171,6 +171,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller cases, fewer steps")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and .png")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per variant (≥ 20)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="interleaved rounds (default 32; 8 with --quick or --smoke): more rounds, a "
+        "steadier median of the paired ratios",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny cases: check that it runs")
     parser.add_argument(
         "--chains",
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     # of many paired ratios is steadier (repeated estimates of one ratio spread over about
     # ±2% with 32 rounds here, ±5% with 8).
     steps = max(args.steps or (24 if args.quick or args.smoke else 96), 20)
-    rounds = 8 if args.quick or args.smoke else 32
+    rounds = args.rounds or (8 if args.quick or args.smoke else 32)
     trees = SMOKE_TREES if args.smoke else QUICK_TREES if args.quick else TREES
     models = ("tiny-mlp",) if args.smoke else QUICK_MODELS if args.quick else ("mlp", "transformer")
     try:
