@@ -24,7 +24,8 @@ transformation on another clock (accumulation, skipped steps) passes
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, NamedTuple, dataclass_transform
 
 import jax
@@ -62,7 +63,46 @@ class PytreeDataclass:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         dataclasses.dataclass(frozen=True)(cls)
-        jax.tree_util.register_dataclass(cls)
+        _register(cls)
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function returning the attributes ``names`` of an object as a tuple (in C)."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        get = operator.attrgetter(names[0])
+        return lambda x: (get(x),)
+    return lambda x: ()
+
+
+def _register(cls: type) -> None:
+    """Registers a frozen dataclass as a pytree node whose tree definition names its class.
+
+    Not ``jax.tree_util.register_dataclass``: in jax 0.10 its tree definitions compare
+    equal for two classes with the same field names and static values (``Scale`` and any
+    other one-field block), so ``jit``'s cache, which finds programs by the arguments'
+    tree definitions, could hand one block the program compiled for another whenever their
+    hashes collide. A custom node's definition differs by class.
+    """
+    fields = dataclasses.fields(cls)
+    leaves = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    statics = tuple(f.name for f in fields if f.metadata.get("static", False))
+    keys = tuple(jax.tree_util.GetAttrKey(name) for name in leaves)
+    get_leaves, get_statics = _getter(leaves), _getter(statics)
+
+    def flatten_with_keys(x: Any) -> tuple[tuple[tuple[Any, Any], ...], tuple[Any, ...]]:
+        return tuple(zip(keys, get_leaves(x), strict=True)), get_statics(x)
+
+    def flatten(x: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        return get_leaves(x), get_statics(x)
+
+    def unflatten(aux: tuple[Any, ...], children: Any) -> Any:
+        return cls(
+            **dict(zip(statics, aux, strict=True)), **dict(zip(leaves, children, strict=True))
+        )
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
 
 
 class OptState(NamedTuple):

@@ -168,6 +168,18 @@ def test_hyperparameters_are_leaves_and_flags_are_static():
     assert jax.tree.structure(flipped) != jax.tree.structure(opt)
 
 
+def test_blocks_of_two_classes_with_the_same_fields_have_different_tree_definitions():
+    """jit finds a compiled program by its arguments' tree definitions: two blocks that
+    differ only by class (the same field names and values) must not share one, or a hash
+    collision in jit's cache would run one block's program for the other."""
+    norm, rms = gdtx.scale_by_param_block_norm(0.5), gdtx.scale_by_param_block_rms(0.5)
+    assert jax.tree.structure(norm) != jax.tree.structure(rms)
+    assert jax.tree.structure(gdtx.scale(2.0)) == jax.tree.structure(gdtx.scale(3.0))
+    step = jax.jit(lambda tx, g: tx.update(g, tx.init(g), g)[0])
+    g = {"w": jnp.full(4, 2.0)}  # ‖θ‖ = 4, rms(θ) = 2
+    assert float(step(norm, g)["w"][0]) == 8.0 and float(step(rms, g)["w"][0]) == 4.0
+
+
 def test_schedule_constants_are_leaves():
     sched = gdtx.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps=10, decay_steps=100)
     opt = gdtx.adam(sched)
