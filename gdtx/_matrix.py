@@ -28,7 +28,6 @@ a run of n leaves of shape ``(..., r, c)`` is one free reshape of its slice to
 
 from __future__ import annotations
 
-import collections
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -36,10 +35,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.core import Tracer
 
 from ._layout import BufferLayout, Layout, Packed
-from ._tree import map_leaves
+from ._tree import map_leaves, traced_once
 
 Shape = tuple[int, ...]
 
@@ -183,11 +181,7 @@ def _map_tree(calls: _Calls, select: Callable[[Shape], bool], trees: Sequence[An
     """
     leaves, treedef = jax.tree.flatten(trees[0])
     args = [leaves] + [treedef.flatten_up_to(t) for t in trees[1:]]
-    signatures = collections.Counter(
-        (tuple(jnp.shape(x)), jnp.result_type(x)) for x in leaves if is_matrix(jnp.shape(x))
-    )
-    if any(isinstance(x, Tracer) for x in leaves) and max(signatures.values(), default=0) >= 4:
-        calls.fn = jax.jit(calls.fn)
+    calls.fn = traced_once(calls.fn, [x for x in leaves if is_matrix(jnp.shape(x))])
     results = []
     for i, x in enumerate(leaves):
         values = [a[i] for a in args]

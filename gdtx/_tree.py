@@ -4,7 +4,7 @@ global norm."""
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -25,12 +25,18 @@ def map_leaves(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     call); so does an eager ``vmap`` or ``grad``, for the same reason, when called
     outside ``jit``: jit the step, as a training loop does.
     """
-    leaves = jax.tree.leaves(tree)
+    return jax.tree.map(traced_once(fn, jax.tree.leaves(tree)), tree, *rest)
+
+
+def traced_once(fn: Callable[..., Any], leaves: Sequence[Any]) -> Callable[..., Any]:
+    """``fn`` wrapped in ``jax.jit`` when it will be called on ``leaves`` while a program is
+    being traced and at least :data:`_REPEATS` of them share a shape and dtype (the rule
+    of :func:`map_leaves`, also used for per-matrix calls); else ``fn`` itself."""
     if len(leaves) >= _REPEATS and any(isinstance(x, Tracer) for x in leaves):
         counts = collections.Counter((jnp.shape(x), jnp.result_type(x)) for x in leaves)
         if max(counts.values()) >= _REPEATS:  # else the per-call overhead outweighs it
-            fn = jax.jit(fn)
-    return jax.tree.map(fn, tree, *rest)
+            return jax.jit(fn)
+    return fn
 
 
 _REPEATS = 4
