@@ -17,34 +17,16 @@ import jax
 
 from ._base import Transform
 from ._base import static as static_field
-from ._train import PackedTrainState, make_train_step, packed_fields
+from ._train import Frozen, PackedTrainState, make_train_step, packed_fields
 
 __all__ = ["TrainState", "train_step"]
 
 
-class _Static:
-    """The non-array part of a module, hashable, as a static field (as ``eqx.filter_jit``
-    treats it): compared by tree structure and leaves."""
-
-    def __init__(self, tree: Any) -> None:
-        self.leaves, self.treedef = jax.tree.flatten(tree)
-        self._hash = hash(self._key())  # once: jit hashes static data on every call
-
-    def _key(self) -> tuple:
-        return (self.treedef, tuple(self.leaves))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        return (
-            isinstance(other, _Static) and self._hash == other._hash and self._key() == other._key()
-        )
-
-    def tree(self) -> Any:
-        return jax.tree.unflatten(self.treedef, self.leaves)
+def _frozen(tree: Any) -> Frozen:
+    """The non-array part of a module as a static field (as ``eqx.filter_jit`` treats it):
+    its leaves and tree structure, compared and hashed as such."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return Frozen((treedef, tuple(leaves)))
 
 
 class TrainState(PackedTrainState):
@@ -92,12 +74,13 @@ class TrainState(PackedTrainState):
         params, other = eqx.partition(model, filter_spec)
         rest, fixed = eqx.partition(other, eqx.is_array)
         fields = packed_fields("gdtx.equinox.TrainState.create", tx, params, opt_state)
-        return cls(**fields, rest=rest, static=_Static(fixed))
+        return cls(**fields, rest=rest, static=_frozen(fixed))
 
     def model(self, params: Any = None) -> Any:
         """The module, rebuilt: from ``params`` (packed, e.g. traced), else the state's own."""
         flat = self.params if params is None else params
-        return eqx.combine(self.packing.unpack(flat), self.rest, self.static.tree())
+        fixed = jax.tree.unflatten(*self.static.value)
+        return eqx.combine(self.packing.unpack(flat), self.rest, fixed)
 
 
 def train_step(
