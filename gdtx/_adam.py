@@ -22,7 +22,7 @@ from typing import Any
 
 from ._base import Transform
 from ._combine import Chain, Fork
-from ._moments import BiasCorrection, Ema, InfinityNorm, RunningMax
+from ._moments import BiasCorrection, Ema, InfinityNorm, RunningMax, ema
 from ._momentum import NesterovEma
 from ._rms import InverseRoot
 from ._validate import check_range
@@ -47,13 +47,13 @@ def check_nadam(
         check_range(owner, "momentum_decay", momentum_decay, 0.0)
 
 
-def first_moment(b1: Any, m_dtype: Any, nesterov: bool = False) -> Transform:
-    """m̂ = m/(1 − β₁ᵗ), m ← β₁m + (1 − β₁)g; with ``nesterov`` Dozat's
+def first_moment(b1: Any, m_dtype: Any, nesterov: bool = False, debias: bool = True) -> Transform:
+    """m̂ = m/(1 − β₁ᵗ), m ← β₁m + (1 − β₁)g (:func:`ema`); with ``nesterov`` Dozat's
     β₁m/(1 − β₁ᵗ⁺¹) + (1 − β₁)g/(1 − β₁ᵗ) (:class:`NesterovEma` with a constant μ = β₁,
-    Optax's ``nesterov=True``)."""
+    Optax's ``nesterov=True``); ``debias=False`` leaves the corrections out."""
     if nesterov:
-        return NesterovEma(b1, None, dtype=m_dtype)
-    return Chain((Ema(b1, dtype=m_dtype), BiasCorrection(b1)))
+        return NesterovEma(b1, None, dtype=m_dtype, debias=debias)
+    return ema(b1, debias=debias, dtype=m_dtype)
 
 
 def scale_by_adam(
@@ -94,7 +94,7 @@ def scale_by_adam(
         Array([ 1., -1.], dtype=float32)
     """
     check_adam_family("scale_by_adam", b1, b2, eps, eps_root)
-    v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))
+    v_hat = ema(b2, moment=2, dtype=v_dtype)
     return Fork((first_moment(b1, m_dtype), Chain((v_hat, InverseRoot(eps, eps_root)))))
 
 
@@ -235,6 +235,6 @@ def scale_by_nadam(
         Array([1.473684], dtype=float32)
     """
     check_nadam("scale_by_nadam", b1, b2, eps, momentum_decay, eps_root)
-    v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))
+    v_hat = ema(b2, moment=2, dtype=v_dtype)
     first = NesterovEma(b1, momentum_decay, dtype=m_dtype)
     return Fork((first, Chain((v_hat, InverseRoot(eps, eps_root)))))

@@ -19,10 +19,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._adam import check_adam_family
+from ._adam import check_adam_family, first_moment
 from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain, Fork, total
-from ._moments import BiasCorrection, Ema, VState, ewma_step
+from ._moments import Ema, VState, ema, ewma_step
 from ._rms import InverseRoot
 from ._scale import Scale, ScaleBySchedule
 from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree
@@ -228,7 +228,7 @@ def scale_by_ademamix(
         Array([ 2., -2.], dtype=float32)
     """
     check_ademamix("scale_by_ademamix", b1, b2, b3, alpha, eps, eps_root)
-    fast = Chain((Ema(b1, dtype=m_dtype), BiasCorrection(b1)))
+    fast = first_moment(b1, m_dtype)
     slow = Chain((Ema(b3, dtype=m_dtype), ScaleBySchedule(alpha)))
-    v_hat = Chain((Ema(b2, moment=2, dtype=v_dtype), BiasCorrection(b2)))
+    v_hat = ema(b2, moment=2, dtype=v_dtype)
     return Fork((Fork((fast, slow), total), Chain((v_hat, InverseRoot(eps, eps_root)))))

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, static
-from ._objective import signed_objective, value_and_grad_at_start
+from ._objective import signed_objective, trial_point, value_and_grad_at_start
 from ._tree import elementwise, real_dtype, tree_vdot, zeros_like_tree
 from ._validate import check_positive_int, check_range
 
@@ -129,7 +129,7 @@ class ScaleByBacktrackingLinesearch(Transform):
         steps = jnp.asarray(self.max_backtracking_steps).astype(jnp.int32)
 
         def point(eta: jax.Array) -> Any:
-            return elementwise(lambda p, d: p + eta.astype(p.dtype) * d, params, updates)
+            return trial_point(params, eta, updates)
 
         def going(carry: tuple[jax.Array, ...]) -> jax.Array:
             _, _, dec, k = carry

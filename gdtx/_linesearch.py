@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, static
-from ._objective import signed_objective, value_and_grad_at_start
+from ._objective import signed_objective, trial_point, value_and_grad_at_start
 from ._tree import elementwise, real_dtype, tree_select, tree_vdot, zeros_like_tree
 from ._validate import check_positive_int, check_range
 
@@ -209,7 +209,7 @@ def _search(
 
     def at(eta: jax.Array) -> tuple[jax.Array, Any, jax.Array]:
         """φ(η), ∇f(θ + ηu) and φ′(η)."""
-        point = elementwise(lambda p, d: p + eta.astype(p.dtype) * d, params, u)
+        point = trial_point(params, eta, u)
         value, grad = value_and_grad(point)
         grad = jax.tree.map(lambda d, g0: d.astype(g0.dtype), grad, grad0)
         return value, grad, tree_vdot(grad, u, f)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from ._base import Context, OptState, Params, State, Transform, Updates, static
 from ._combine import as_transform
-from ._tree import elementwise, only_match, tree_select, zeros_like_tree
+from ._tree import copy_like_tree, elementwise, only_match, tree_select
 from ._validate import check_against_spec, check_params, check_positive_int, check_range
 
 
@@ -134,7 +134,7 @@ class Lookahead(Transform):
 
     # -- the block -----------------------------------------------------------------------
     def init_state(self, params: Params) -> LookaheadState:
-        slow = jax.tree.map(lambda p, z: z + p.astype(z.dtype), params, zeros_like_tree(params))
+        slow = copy_like_tree(params)
         return LookaheadState(inner=self.inner.init_state(params), slow=slow)
 
     def _inner_count(self, count: jax.Array) -> jax.Array:

@@ -14,14 +14,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._adam import scale_by_adam, scale_by_nadam
+from ._adam import first_moment, scale_by_adam, scale_by_nadam
 from ._base import Context, EmptyState, Params, Transform, Updates, compute_dtype, hyper, static
 from ._combine import Chain
 from ._groups import partition
 from ._masks import MaskLike, freeze_mask, mask_leaves
 from ._matrix import Shape, map_matrices, map_stacked
-from ._moments import ema
-from ._momentum import NesterovEma
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._scale import AddDecayedWeights
 from ._validate import check_positive_int, check_range
@@ -271,10 +269,7 @@ def scale_by_muon(
     coeffs = _coefficients("scale_by_muon", ns_coeffs, ns_steps)
     check_range("scale_by_muon", "beta", beta, 0.0, 1.0, high_open=True)
     check_range("scale_by_muon", "eps", eps, 0.0)
-    if nesterov:
-        momentum: Transform = NesterovEma(beta, None, dtype=mu_dtype, debias=debias)
-    else:
-        momentum = ema(beta, debias=debias, dtype=mu_dtype)
+    momentum = first_moment(beta, mu_dtype, nesterov, debias)
     return Chain((momentum, Orthogonalize(coeffs, eps, adaptive=adaptive, ns_dtype=ns_dtype)))
 
 

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import OptState
-from ._tree import only_match
+from ._tree import elementwise, only_match
 
 
 def signed_objective(
@@ -32,6 +32,11 @@ def signed_objective(
         return sign * jnp.asarray(v).astype(f), jax.tree.map(lambda d: sign * d, g)
 
     return value, value_and_grad
+
+
+def trial_point(params: Any, eta: jax.Array, direction: Any) -> Any:
+    """θ + η·u, the point a line search tries at step size η, in the parameters' dtypes."""
+    return elementwise(lambda p, d: p + eta.astype(p.dtype) * d, params, direction)
 
 
 def value_and_grad_at_start(

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import jax
 import jax.numpy as jnp
 
 from ._base import Context, EmptyState, Params, Transform, Updates, hyper, static
 from ._combine import Chain
 from ._optim import ScalarOrSchedule, sign
 from ._scale import ScaleByLearningRate
-from ._tree import elementwise, squared_norm
+from ._tree import abs_sq_leaf, elementwise, tree_sum
 from ._validate import check_range
 
 _VARIANTS = ("sps", "sps+")
@@ -70,8 +69,7 @@ class ScaleByPolyak(Transform):
                 "scale_by_polyak needs the loss: call update(grads, state, params, value=loss)."
             )
         dt = jnp.result_type(float)
-        leaves = jax.tree.leaves(updates)
-        norm_sq = sum((squared_norm(x).astype(dt) for x in leaves), jnp.zeros([], dt))  # ‖u‖²
+        norm_sq = tree_sum(abs_sq_leaf, updates, dtype=dt)  # ‖u‖²
         gap = jnp.asarray(ctx.extra["value"]).astype(dt) - hyper(self.f_min, dt)  # f − f*
         if self.variant == "sps+":
             gap = jnp.maximum(gap, 0)

@@ -14,7 +14,7 @@ from ._combine import Chain
 from ._moments import correction_factor, ewma_step
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._schedules import schedule_or_checked, value_at
-from ._tree import abs_sq, elementwise, tree_sum, v_zeros_like_tree, zeros_like_tree
+from ._tree import abs_sq, copy_like_tree, elementwise, tree_sum, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_params, check_range
 
 
@@ -104,7 +104,7 @@ class ScaleByProdigy(Transform):
 
     def init_state(self, params: Params) -> ProdigyState:
         f = jnp.result_type(float)
-        x0 = jax.tree.map(lambda p, z: z + p, params, zeros_like_tree(params))
+        x0 = copy_like_tree(params)
         return ProdigyState(
             m=zeros_like_tree(params),
             v=v_zeros_like_tree(params),

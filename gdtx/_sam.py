@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from ._base import Context, EmptyState, Params, State, Transform, Updates, apply_updates, static
 from ._combine import as_transform
-from ._tree import elementwise, global_norm, tree_select, zeros_like_tree
+from ._tree import copy_like_tree, elementwise, global_norm, tree_select
 from ._validate import check_params, check_positive_int
 
 
@@ -123,7 +123,7 @@ class SAM(Transform):
     def init_state(self, params: Params) -> SAMState:
         cache = None
         if not self.opaque_mode:
-            cache = jax.tree.map(lambda p, z: z + p, params, zeros_like_tree(params))
+            cache = copy_like_tree(params)
         return SAMState(
             opt_state=self.optimizer.init_state(params),
             adv_state=self.adv_optimizer.init_state(params),

@@ -75,6 +75,14 @@ def zeros_like_tree(tree: Any, dtype: Any = None) -> Any:
     return jax.tree.map(lambda x: zeros(x, dtype or leaf_dtype(x)), tree)
 
 
+def copy_like_tree(tree: Any) -> Any:
+    """A new copy of each leaf, in its own dtype and laid out (sharded) like it: the
+    zeros of :func:`zeros_like_tree` plus the leaf (state that starts as the parameters)."""
+    return jax.tree.map(
+        lambda x, z: z + jnp.asarray(x).astype(z.dtype), tree, zeros_like_tree(tree)
+    )
+
+
 def tree_map_n(
     fn: Callable[..., tuple[Any, ...]], n: int, tree: Any, *rest: Any
 ) -> tuple[Any, ...]:
@@ -83,11 +91,6 @@ def tree_map_n(
     others = [treedef.flatten_up_to(r) for r in rest]
     outs = map_leaves(fn, list(leaves), *[list(o) for o in others])
     return tuple(jax.tree.unflatten(treedef, [o[i] for o in outs]) for i in range(n))
-
-
-def squared_norm(x: jax.Array) -> jax.Array:
-    """Σ|x|² of one array, in at least float32 (|x|² for complex entries)."""
-    return jnp.sum(abs_sq_leaf(x))
 
 
 def tree_sum(fn: Callable[..., jax.Array], *trees: Any, dtype: Any = None) -> jax.Array:
