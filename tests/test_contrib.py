@@ -13,7 +13,7 @@ import pytest
 import reference as ref_base
 import reference_cat_contrib as refc
 import registry
-from helpers import assert_trees_close, run_gdtx, to_f32
+from helpers import assert_trees_close, run_gdtx, run_optax, to_f32
 from registry import GRADS, PARAMS
 
 import gdtx
@@ -142,8 +142,6 @@ def test_prodigy_default_is_nearer_the_reference_than_optax():
     """Optax forms the bias correction 1 − β₂ᵗ by subtraction in float32; the d estimate
     amplifies that rounding, so Optax's default trajectory strays past 1e-5 of the float64
     reference while gdtx's (expm1) stays within it: the registry twins Optax elsewhere."""
-    from test_vs_optax import run_optax
-
     got, want = registry.gdtx_path("prodigy"), registry.reference_path("prodigy")
     with jax.numpy_dtype_promotion("standard"):
         theirs = run_optax(optax.contrib.prodigy(estim_lr0=0.02), PARAMS, GRADS)
