@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 import gdtx
 
@@ -91,6 +92,26 @@ def trajectory(
     float32."""
     path, state = _scan_run(opt, params, state, jax.tree.map(_stack, *grads), pk)
     return jax.tree.map(np.asarray, path), state
+
+
+def run_optax(tx: Any, params: Any, grads: Sequence[Any]) -> Any:
+    """The Optax twin of :func:`trajectory`: each step's parameters as one tree of
+    ``(steps, …)`` arrays, the whole run one jitted scan.
+
+    Optax is not strict-promotion clean, so it runs (and traces) under standard promotion.
+    """
+
+    def body(carry: Any, g: Any) -> tuple[Any, Any]:
+        params, state = carry
+        updates, state = tx.update(g, state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, state), params
+
+    params = to_f32(params)
+    stacked = to_f32({k: np.stack([g[k] for g in grads]) for k in grads[0]})
+    with jax.numpy_dtype_promotion("standard"):
+        run = jax.jit(lambda p, gs: jax.lax.scan(body, (p, tx.init(p)), gs)[1])
+        return jax.tree.map(np.asarray, run(params, stacked))
 
 
 def continue_run(

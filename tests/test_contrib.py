@@ -13,7 +13,7 @@ import pytest
 import reference as ref_base
 import reference_cat_contrib as refc
 import registry
-from helpers import assert_trees_close, run_gdtx, to_f32
+from helpers import assert_trees_close, run_gdtx, run_optax, to_f32
 from registry import GRADS, PARAMS
 
 import gdtx
@@ -142,8 +142,6 @@ def test_prodigy_default_is_nearer_the_reference_than_optax():
     """Optax forms the bias correction 1 − β₂ᵗ by subtraction in float32; the d estimate
     amplifies that rounding, so Optax's default trajectory strays past 1e-5 of the float64
     reference while gdtx's (expm1) stays within it: the registry twins Optax elsewhere."""
-    from test_vs_optax import run_optax
-
     got, want = registry.gdtx_path("prodigy"), registry.reference_path("prodigy")
     with jax.numpy_dtype_promotion("standard"):
         theirs = run_optax(optax.contrib.prodigy(estim_lr0=0.02), PARAMS, GRADS)
@@ -196,7 +194,7 @@ def test_sam_opaque_mode_matches_reference_and_optax(name):
     ref = refc.sam(rho, lr, k, reset, outer=outer, adv_momentum=mom)
     ref_params = {key: np.array(v) for key, v in PARAMS.items()}
     ref.init(ref_params)
-    jax_grad64 = jax.jit(grad)
+    jax_grad = jax.jit(grad)
     for _ in range(15):
         updates, state = step(params, state)
         params = gdtx.apply_updates(params, updates)
@@ -204,8 +202,10 @@ def test_sam_opaque_mode_matches_reference_and_optax(name):
             o_updates, o_state = o_step(o_params, o_state)
             o_params = optax.apply_updates(o_params, o_updates)
         for _ in range(k):  # the reference in transparent form: k calls per period
-            g = jax_grad64(jax.tree.map(jnp.asarray, ref_params))
-            ref_params = ref.step(ref_params, jax.tree.map(np.asarray, g))
+            with jax.enable_x64(True):  # float64 gradients at the reference's float64 points
+                g = jax.tree.map(np.asarray, jax_grad(jax.tree.map(jnp.asarray, ref_params)))
+            assert all(v.dtype == np.float64 for v in g.values())
+            ref_params = ref.step(ref_params, g)
     assert_trees_close(params, ref_params, rtol=1e-5, what=f"{name} vs reference")
     assert_trees_close(params, o_params, rtol=1e-5, what=f"{name} vs Optax")
     assert max(float(np.max(np.abs(params[key] - PARAMS[key]))) for key in PARAMS) > 1e-2
@@ -245,6 +245,10 @@ def _separable(p):
     return sum(jnp.sum(x**4 / 4 + jnp.cos(x)) for x in p.values())
 
 
+def _separable_grad(p):
+    return p**3 - np.sin(p)  # ∂/∂x (x⁴/4 + cos x)
+
+
 def _separable_diag(p, g):
     del g
     return 3 * p**2 - np.cos(p)  # ∂²/∂x² (x⁴/4 + cos x)
@@ -277,10 +281,8 @@ def test_sophia_h_matches_reference_on_a_separable_loss():
     ref.estimate = _separable_diag
     params = {k: np.array(v) for k, v in PARAMS.items()}
     ref.init(params)
-    grad = jax.jit(jax.grad(_separable))
     for _ in range(40):
-        g = jax.tree.map(np.asarray, grad(jax.tree.map(jnp.asarray, params)))
-        params = ref.step(params, {k: np.asarray(v, np.float64) for k, v in g.items()})
+        params = ref.step(params, {k: _separable_grad(v) for k, v in params.items()})
     assert_trees_close(got, params, rtol=1e-5, what="sophia-h vs reference")
     assert max(float(np.max(np.abs(params[k] - PARAMS[k]))) for k in PARAMS) > 1e-2
 

@@ -175,7 +175,7 @@ def test_same_steps_as_torch_on_a_quadratic():
     a point with ‖g‖₁ ≤ 1 both first step along −g from η = 1 (torch's min(1, 1/‖g‖₁) and
     Optax's min(1, 1/‖g‖₂) are both 1), and both line searches find the exact minimiser
     along the line where η = 1 fails (a cubic or a quadratic fit is exact)."""
-    import torch
+    torch = pytest.importorskip("torch")
 
     d = torch.tensor(D)
     want = _torch_lbfgs(lambda x: 0.5 * (d * x * x).sum(), X0, 10)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference as ref
-from helpers import assert_trees_close, gradient_sequence, random_tree, to_f32
+from helpers import assert_trees_close, gradient_sequence, random_tree, stack_trees, to_f32
 
 import gdtx
 from gdtx._matrix import map_matrices
@@ -82,10 +82,6 @@ def _start(opt, packed):
 def _trajectory(packed):
     pk, params, state = _start(_opt(), packed)
     return _run(_opt(), params, state, GRADS, pk)
-
-
-def _stack(path):
-    return {k: np.stack([p[k] for p in path]) for k in path[0]}
 
 
 # ---------------------------------------------------------------------------------------
@@ -163,13 +159,13 @@ def test_map_matrices_on_an_empty_tree():
 def test_factored_rms_matches_reference(packed):
     got, _ = _trajectory(packed)
     want = ref.run(_reference(), PARAMS, GRADS)
-    assert_trees_close(_stack(got), _stack(want), rtol=1e-5, what="scale_by_factored_rms")
+    assert_trees_close(stack_trees(got), stack_trees(want), rtol=1e-5, what="scale_by_factored_rms")
 
 
 def test_packed_matches_per_leaf():
     leafwise, state = _trajectory(False)
     packed, packed_state = _trajectory(True)
-    assert_trees_close(_stack(packed), _stack(leafwise), rtol=1e-6, what="packed")
+    assert_trees_close(stack_trees(packed), stack_trees(leafwise), rtol=1e-6, what="packed")
     inner = state.inner[0]
     assert sorted(k for k, v in inner.v_row.items() if v is not None) == sorted(FACTORED)
     assert sorted(k for k, v in inner.v.items() if v is not None) == ["bias", "s", "thin", "v12"]
@@ -195,7 +191,7 @@ def test_state_converts_both_ways_and_the_run_continues():
     assert_trees_close(back.inner, mid.inner, rtol=0, what="round trip")
     start = pk.pack(jax.tree.map(jnp.asarray, leafwise[half - 1]))
     rest, _ = _run(opt, start, packed_mid, GRADS[half:], pk)
-    assert_trees_close(_stack(rest), _stack(leafwise[half:]), rtol=1e-6, what="continued")
+    assert_trees_close(stack_trees(rest), stack_trees(leafwise[half:]), rtol=1e-6, what="continued")
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,7 +204,7 @@ def _compare_forms(opt, steps=10, what=""):
     leafwise, _ = _run(opt, params, state, grads)
     pk, flat, packed_state = _start(opt, packed=True)
     packed, _ = _run(opt, flat, packed_state, grads, pk)
-    assert_trees_close(_stack(packed), _stack(leafwise), rtol=1e-6, what=what)
+    assert_trees_close(stack_trees(packed), stack_trees(leafwise), rtol=1e-6, what=what)
     return leafwise
 
 
@@ -223,7 +219,9 @@ def test_masked_packed_matches_per_leaf_and_reference():
         ref.Masked(ref.FactoredRms(DECAY, 1e-30, MIN_DIM), mask), ref.LearningRate(LR)
     )
     want = ref.run(reference, PARAMS, GRADS[:10])
-    assert_trees_close(_stack(leafwise), _stack(want), rtol=1e-5, what="masked vs reference")
+    assert_trees_close(
+        stack_trees(leafwise), stack_trees(want), rtol=1e-5, what="masked vs reference"
+    )
 
 
 def test_partition_packed_matches_per_leaf():
@@ -264,7 +262,9 @@ def test_leaf_kept_whole():
     flat = pk.pack(params)
     got, state = _run(opt, flat, opt.init(flat), GRADS[:10], pk)
     assert state.inner[0].v_row.layout.buffers[0].whole
-    assert_trees_close(_stack(got), _stack(_trajectory(False)[0][:10]), rtol=1e-6, what="whole")
+    assert_trees_close(
+        stack_trees(got), stack_trees(_trajectory(False)[0][:10]), rtol=1e-6, what="whole"
+    )
 
 
 def test_arguments_are_checked():

@@ -28,10 +28,11 @@ from helpers import (
     gradient_sequence,
     random_tree,
     run_gdtx,
+    stack_trees,
     to_f32,
     trajectory,
 )
-from test_vs_reference import BLOCKS, GRADS, PARAMS, _stack
+from test_vs_reference import BLOCKS, GRADS, PARAMS
 
 import gdtx
 
@@ -115,7 +116,7 @@ def _packed_path(opt):
 
 def _compare_packed(opt, reference, name, rtol=1e-5):
     want = ref.run(reference(), PARAMS, GRADS[:PACKED_STEPS])
-    assert_trees_close(_packed_path(opt), _stack(want), rtol=rtol, what=name)
+    assert_trees_close(_packed_path(opt), stack_trees(want), rtol=rtol, what=name)
 
 
 @pytest.mark.parametrize("name", list(registry.cases()))
@@ -215,7 +216,7 @@ def test_packed_equals_per_leaf(name):
         grads = [*grads[:5], {**grads[5], "embed": np.full((7, 3), np.nan)}, *grads[6:]]
     tree_path, tree_state = run_gdtx(opt, MANY_PARAMS, grads)
     packed_path, packed_state = run_packed(opt, MANY_PARAMS, grads)
-    assert_trees_close(_stack(packed_path), _stack(tree_path), rtol=2e-6, what=name)
+    assert_trees_close(stack_trees(packed_path), stack_trees(tree_path), rtol=2e-6, what=name)
     assert int(packed_state.count) == int(tree_state.count)
     moved = max(
         float(np.max(np.abs(tree_path[-1][k] - MANY_PARAMS[k]), initial=0.0)) for k in MANY_PARAMS

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import stack_trees
 
 import gdtx
 
@@ -46,14 +47,10 @@ PARAMS, GRADS = _problem(SMALL)
 BIG_PARAMS, BIG_GRADS = _problem({**SMALL, **KERNELS})
 
 
-def _stack(trees):
-    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
-
-
 def run(tx, params=PARAMS, grads=GRADS, packed=False):
     """Runs ``tx`` (gdtx or Optax) over the gradients in one jitted program; returns the
     stacked updates (as trees) and the final state."""
-    grads = _stack(grads)
+    grads = jax.tree.map(jnp.asarray, stack_trees(grads))
     if isinstance(tx, gdtx.Transform):  # a pytree: an argument, so reruns share programs
         return _run_gdtx(tx, gdtx.packing(params, tx) if packed else None, params, grads)
     with jax.numpy_dtype_promotion("standard"):

@@ -15,7 +15,14 @@ import numpy as np
 import optax
 import pytest
 import registry
-from helpers import assert_trees_close, gradient_sequence, random_tree, to_f32, trajectory
+from helpers import (
+    assert_trees_close,
+    gradient_sequence,
+    random_tree,
+    run_optax,
+    to_f32,
+    trajectory,
+)
 
 import gdtx
 
@@ -24,26 +31,6 @@ GRADS = gradient_sequence(21, STEPS)
 PARAMS = {k: v.astype(np.float32).astype(np.float64) for k, v in random_tree(22).items()}
 MASK = {"w": True, "b": False, "s": True, "k": False}
 MIN_MOVE = 0.02
-
-
-def run_optax(tx, params, grads):
-    """The Optax twin of ``helpers.trajectory``: each step's parameters as one tree of
-    ``(steps, …)`` arrays, the whole run one jitted scan.
-
-    Optax is not strict-promotion clean, so it runs (and traces) under standard promotion.
-    """
-
-    def body(carry, g):
-        params, state = carry
-        updates, state = tx.update(g, state, params)
-        params = optax.apply_updates(params, updates)
-        return (params, state), params
-
-    params = to_f32(params)
-    stacked = to_f32({k: np.stack([g[k] for g in grads]) for k in grads[0]})
-    with jax.numpy_dtype_promotion("standard"):
-        run = jax.jit(lambda p, gs: jax.lax.scan(body, (p, tx.init(p)), gs)[1])
-        return jax.tree.map(np.asarray, run(params, stacked))
 
 
 def trajectories(opt, tx, params=PARAMS, grads=GRADS):

@@ -24,11 +24,6 @@ MIN_MOVE = 0.02
 """Every leaf must move at least this far (max-norm) somewhere along the trajectory."""
 
 
-def _stack(path):
-    """A list of parameter trees → one tree of (steps, …) arrays: the whole trajectory."""
-    return {k: np.stack([np.asarray(p[k], np.float64) for p in path]) for k in path[0]}
-
-
 def compare(opt, reference, *, rtol=1e-5, params=PARAMS, grads=GRADS, what=""):
     """Runs gdtx (float32) and the reference (float64); their trajectories must agree."""
     p32 = to_f32(params)
