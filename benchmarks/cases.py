@@ -258,10 +258,11 @@ MIN_DIM_TO_FACTOR = 8
 factor none of the smaller ones)."""
 
 
-def matrix_optimizer_of(library: Any, name: str) -> Any:
-    """Muon or Adafactor from gdtx or Optax, with the same arguments."""
+def matrix_optimizer_of(library: Any, name: str, **options: Any) -> Any:
+    """Muon or Adafactor from gdtx or Optax, with the same arguments (and gdtx's own
+    ``options``, e.g. Muon's ``ns_method``)."""
     if name == "muon":
-        return library.contrib.muon(LR) if library is optax else library.muon(LR)
+        return library.contrib.muon(LR) if library is optax else library.muon(LR, **options)
     return library.adafactor(LR, min_dim_size_to_factor=MIN_DIM_TO_FACTOR)
 
 

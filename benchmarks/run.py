@@ -23,11 +23,11 @@ over rounds. ``--quick`` runs smaller trees, one model and fewer steps (about tw
 minutes on 2 CPU cores); ``--smoke`` runs tiny cases, to check that everything runs.
 ``--matrix`` runs only the matrix optimizers, Muon and Adafactor, on a transformer-shaped
 tree (24 blocks of q, k, v, o and MLP in and out matrices with their biases, and two
-layer norms each): gdtx packed and per-leaf, Optax (``contrib.muon``, ``adafactor``;
-jit + donate), torch (``Muon`` on the matrices with ``AdamW`` on the rest; ``Adafactor``
-for-loop and foreach) and the bytes floor, with step and compile times; ``--matrix
---smoke`` checks that it runs. ``--out DIR`` writes ``DIR/results.json`` and
-``DIR/results.png``. On a GPU the same
+layer norms each): gdtx packed (Muon also with ``ns_method="gram"``) and per-leaf,
+Optax (``contrib.muon``, ``adafactor``; jit + donate), torch (``Muon`` on the matrices
+with ``AdamW`` on the rest; ``Adafactor`` for-loop and foreach) and the bytes floor,
+with step and compile times; ``--matrix --smoke`` checks that it runs. ``--out DIR``
+writes ``DIR/results.json`` and ``DIR/results.png``. On a GPU the same
 script also reports achieved memory bandwidth as a fraction of the device's peak.
 
 ``--frameworks`` times only training steps of Flax NNX and Equinox models, each in the
@@ -115,6 +115,9 @@ def matrix_variants(algorithm: str, params: Any, torch_variants: list[str]):
         ("gdtx", "per-leaf", lambda: cases.matrix_step(mine(), params, False)),
         ("optax", "jit+donate", lambda: cases.matrix_step(theirs(), params, False)),
     ]
+    if algorithm == "muon":  # the same iteration on the Gram matrices of the wide ones
+        gram = lambda: cases.matrix_optimizer_of(gdtx, algorithm, ns_method="gram")  # noqa: E731
+        out.insert(2, ("gdtx", "packed, Gram", lambda: cases.matrix_step(gram(), params, True)))
     for v in torch_variants:
         if v != "fused":
             out.append(("torch", v, lambda v=v: cases.torch_matrix_optimizer(algorithm, v, params)))
@@ -326,6 +329,7 @@ def matrix_readme_table(payload: dict[str, Any]) -> str:
     columns = [
         ("floor", "jit+donate"),
         ("gdtx", "packed"),
+        ("gdtx", "packed, Gram"),
         ("gdtx", "per-leaf"),
         ("optax", "jit+donate"),
         ("torch", "for-loop"),
@@ -339,10 +343,10 @@ def matrix_readme_table(payload: dict[str, Any]) -> str:
     rows = [
         f"Optimizer step, median of interleaved rounds ({sizes}): {payload['machine']}.",
         "",
-        "| algorithm | tree | floor: bytes moved | gdtx packed | gdtx per-leaf "
-        "| Optax (jit+donate) | torch for-loop | torch foreach "
+        "| algorithm | tree | floor: bytes moved | gdtx packed | gdtx packed, Gram NS "
+        "| gdtx per-leaf | Optax (jit+donate) | torch for-loop | torch foreach "
         "| compile s: packed / per-leaf / Optax |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for algorithm, model in itertools.product(
         dict.fromkeys(r["algorithm"] for r in records), models
@@ -462,6 +466,9 @@ def matrix_targets(records: list[dict[str, Any]]) -> None:
                 f"{model}: muon packed step {speedup:.2f}× faster than Optax (target ≥ 3), "
                 f"compile {compile_ratio:.2f}× Optax's (target ≤ 1)"
             )
+        gram = find("muon", "gdtx", "packed, Gram")
+        if gram and theirs:
+            print(f"{model}: muon packed step, Gram form, {paired_ratio(theirs, gram):.2f}× faster")
         packed = find("adafactor", "gdtx", "packed")
         if packed and packed.get("vs_floor"):
             print(

@@ -20,69 +20,10 @@ from ._combine import Chain
 from ._groups import partition
 from ._masks import MaskLike, freeze_mask, mask_leaves
 from ._matrix import Shape, map_matrices, map_stacked
+from ._newton_schulz import NS_COEFFS, check_ns_method, newton_schulz, ns_coefficients
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._scale import AddDecayedWeights
-from ._validate import check_positive_int, check_range
-
-NS_COEFFS: dict[str, tuple[tuple[float, float, float], ...]] = {
-    "standard": ((3.4445, -4.7750, 2.0315),),
-    "dion": (
-        (4.0848, -6.8946, 2.9270),
-        (3.9505, -6.3029, 2.6377),
-        (3.7418, -5.5913, 2.3037),
-        (2.8769, -3.1427, 1.2046),
-        (2.8366, -3.0525, 1.2012),
-    ),
-}
-"""Named coefficient sets: Jordan's quintic (a, b, c), used at every step, and the five
-per-step triples of Ahn et al. (2025, "Dion", arXiv:2504.05295), as Optax names them."""
-
-
-def _coefficients(owner: str, ns_coeffs: Any, ns_steps: Any) -> tuple[tuple[Any, ...], ...]:
-    """One (a, b, c) triple per Newton–Schulz step."""
-    if isinstance(ns_coeffs, str):
-        if ns_coeffs not in NS_COEFFS:
-            raise ValueError(
-                f"{owner}: `ns_coeffs` must be one of {sorted(NS_COEFFS)} or numbers, "
-                f"got {ns_coeffs!r}."
-            )
-        ns_coeffs = NS_COEFFS[ns_coeffs]
-    rows = tuple(ns_coeffs)
-    if rows and not isinstance(rows[0], tuple | list):
-        rows = (rows,)
-    if not rows or any(len(r) != 3 for r in rows):
-        raise ValueError(
-            f"{owner}: `ns_coeffs` must be three numbers (a, b, c) or one triple per step, "
-            f"got {ns_coeffs!r}."
-        )
-    if len(rows) == 1:
-        check_positive_int(owner, "ns_steps", ns_steps)
-        rows = rows * ns_steps
-    return tuple(tuple(r) for r in rows)
-
-
-def newton_schulz(x: jax.Array, coeffs: Any, eps: Any, dtype: Any = None) -> jax.Array:
-    r"""Orthogonalises each matrix of a stack ``x`` of shape ``(k, r, c)``.
-
-    $$ X_0 = \frac{G}{\lVert G\rVert_F + \varepsilon}, \qquad
-       A = X X^\top, \qquad X \leftarrow a X + (b A + c A^2) X $$
-
-    once per (a, b, c) of ``coeffs``. A matrix with more rows than columns is
-    iterated as its transpose (the smaller Gram matrix; the polynomial commutes with
-    transposition). Computed in ``dtype`` (default: at least float32), returned in
-    ``x``'s dtype.
-    """
-    ct = jnp.dtype(dtype) if dtype is not None else compute_dtype(x.dtype)
-    wide = x.shape[-2] <= x.shape[-1]
-    y = x.astype(ct) if wide else jnp.swapaxes(x, -1, -2).astype(ct)
-    norm = jnp.sqrt(jnp.sum(y * y, axis=(-2, -1), keepdims=True))
-    y = y / (norm + hyper(eps, ct))  # X₀ = G/(‖G‖_F + ε)
-    for a, b, c in coeffs:
-        gram = y @ jnp.swapaxes(y, -1, -2)  # A = X Xᵀ
-        poly = hyper(b, ct) * gram + hyper(c, ct) * (gram @ gram)  # bA + cA²
-        y = hyper(a, ct) * y + poly @ y  # X ← aX + (bA + cA²)X
-    y = y if wide else jnp.swapaxes(y, -1, -2)
-    return y.astype(x.dtype)
+from ._validate import check_range
 
 
 class Orthogonalize(Transform):
@@ -111,6 +52,10 @@ class Orthogonalize(Transform):
         adaptive: static: scale by ⟨G, X⟩.
         ns_dtype: static: the dtype of the iteration (default: at least float32;
             ``torch.optim.Muon`` uses bfloat16).
+        ns_method: static: ``"standard"``, or ``"gram"`` to iterate on the r × r Gram
+            matrices of wide matrices where that needs fewer products (Amsel, Chen,
+            Dao et al., 2026, "Gram Newton-Schulz"; c > 1.5r for five steps, a third
+            fewer at c = 4r). The same iteration: the results agree to rounding.
 
     Example:
         >>> import jax.numpy as jnp, gdtx
@@ -128,19 +73,21 @@ class Orthogonalize(Transform):
     eps: Any = 1e-8
     adaptive: bool = static(default=False)
     ns_dtype: Any = static(default=None)
+    ns_method: str = static(default="standard")
 
     def __post_init__(self) -> None:
-        coeffs = _coefficients("orthogonalize", self.coeffs, 5)
+        coeffs = ns_coefficients("orthogonalize", self.coeffs, 5)
         object.__setattr__(self, "coeffs", coeffs)
         check_range("orthogonalize", "eps", self.eps, 0.0)
         if self.ns_dtype is not None:
             object.__setattr__(self, "ns_dtype", jnp.dtype(self.ns_dtype))
+        check_ns_method("orthogonalize", self.ns_method)
 
     def step(
         self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
     ) -> tuple[Updates, EmptyState]:
         def matrices(g: jax.Array) -> jax.Array:  # g: (k, r, c)
-            x = newton_schulz(g, self.coeffs, self.eps, self.ns_dtype)
+            x = newton_schulz(g, self.coeffs, self.eps, self.ns_dtype, self.ns_method)
             if not self.adaptive:
                 return x
             ct = compute_dtype(g.dtype)
@@ -229,6 +176,7 @@ def scale_by_muon(
     adaptive: bool = False,
     debias: bool = True,
     ns_dtype: Any = None,
+    ns_method: str = "standard",
 ) -> Chain:
     r"""Muon's direction: the orthogonalised (Nesterov) momentum of each matrix.
 
@@ -254,6 +202,7 @@ def scale_by_muon(
         adaptive: scale by the dual norm ⟨u, NS(u)⟩ (Optax's ``adaptive``).
         debias: the bias corrections (Optax) or none (Jordan, torch).
         ns_dtype: the dtype of the iteration (default: at least float32).
+        ns_method: ``"standard"`` or ``"gram"`` (see :class:`Orthogonalize`).
 
     Returns:
         The transformation.
@@ -266,11 +215,15 @@ def scale_by_muon(
         Array([[1.108, 0.   ],
                [0.   , 1.108]], dtype=float32)
     """
-    coeffs = _coefficients("scale_by_muon", ns_coeffs, ns_steps)
+    coeffs = ns_coefficients("scale_by_muon", ns_coeffs, ns_steps)
+    check_ns_method("scale_by_muon", ns_method)
     check_range("scale_by_muon", "beta", beta, 0.0, 1.0, high_open=True)
     check_range("scale_by_muon", "eps", eps, 0.0)
     momentum = first_moment(beta, mu_dtype, nesterov, debias)
-    return Chain((momentum, Orthogonalize(coeffs, eps, adaptive=adaptive, ns_dtype=ns_dtype)))
+    orthogonalize = Orthogonalize(
+        coeffs, eps, adaptive=adaptive, ns_dtype=ns_dtype, ns_method=ns_method
+    )
+    return Chain((momentum, orthogonalize))
 
 
 class _MuonLabels:
@@ -328,6 +281,7 @@ def muon(
     debias: bool = True,
     fan_in_axis: int = -2,
     ns_dtype: Any = None,
+    ns_method: str = "standard",
     maximize: bool = False,
 ) -> Chain:
     r"""Muon (Jordan et al., 2024, "Muon: An optimizer for hidden layers in neural networks").
@@ -381,6 +335,8 @@ def muon(
         fan_in_axis: -2 for (fan_in, fan_out) matrices (JAX, Optax), -1 for
             (fan_out, fan_in) ones (torch's ``nn.Linear``).
         ns_dtype: the dtype of the iteration (default: at least float32).
+        ns_method: ``"standard"``, or ``"gram"``: the same iteration on the Gram
+            matrices of wide matrices, with fewer products (see :class:`Orthogonalize`).
         maximize: ascend instead of descend: g ← −g first.
 
     Returns:
@@ -402,6 +358,7 @@ def muon(
     check_range("muon", "weight_decay", weight_decay, 0.0)
     check_range("muon", "beta", beta, 0.0, 1.0, high_open=True)
     check_range("muon", "eps", eps, 0.0)
+    check_ns_method("muon", ns_method)
     core = scale_by_muon(
         ns_coeffs,
         ns_steps,
@@ -412,6 +369,7 @@ def muon(
         adaptive=adaptive,
         debias=debias,
         ns_dtype=ns_dtype,
+        ns_method=ns_method,
     )
     shape = ScaleByShape(consistent_rms, fan_in_axis)
     matrices = Chain((core, shape, AddDecayedWeights(weight_decay, weight_decay_mask), lr))

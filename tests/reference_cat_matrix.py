@@ -63,8 +63,9 @@ class Muon(Optimizer):
         muon_mask=None,
         debias=True,
         fan_in_axis=-2,
+        ns_method="standard",
     ):
-        del mu_dtype
+        del mu_dtype, ns_method  # the Gram form computes the same iteration
         self.learning_rate, self.coeffs, self.steps = learning_rate, ns_coeffs, ns_steps
         self.beta, self.eps = beta, eps
         self.weight_decay, self.wd_mask = weight_decay, weight_decay_mask

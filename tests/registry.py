@@ -1316,6 +1316,8 @@ ALGORITHMS_LIST = [
                 fan_in_axis=-1,
                 muon_mask=MinNdim(2),
             ),
+            # the Gram form (the stack k's 1 × 3 matrices take it): the same iteration, so
+            # the same references
             "adaptive_rms_schedule": a(
                 WARMUP_COSINE,
                 nesterov=False,
@@ -1324,6 +1326,7 @@ ALGORITHMS_LIST = [
                 weight_decay=0.05,
                 adam_weight_decay=0.01,
                 adam_learning_rate=0.01,
+                ns_method="gram",
             ),
         },
         optax_fn=optax.contrib.muon,
