@@ -53,9 +53,9 @@ class Orthogonalize(Transform):
         ns_dtype: static: the dtype of the iteration (default: at least float32;
             ``torch.optim.Muon`` uses bfloat16).
         ns_method: static: ``"standard"``, or ``"gram"`` to iterate on the r × r Gram
-            matrices of wide matrices where that needs fewer products (Amsel, Chen,
-            Dao et al., 2026, "Gram Newton-Schulz"; c > 1.5r for five steps, a third
-            fewer at c = 4r). The same iteration: the results agree to rounding.
+            matrices of wide matrices where that needs fewer products (Dao AI Lab,
+            2026, "Gram Newton-Schulz"; c > 1.5r for five steps, a third fewer at
+            c = 4r). The same iteration: the results agree to rounding.
 
     Example:
         >>> import jax.numpy as jnp, gdtx

@@ -33,9 +33,9 @@ NS_METHODS = ("standard", "gram")
 """The ways :func:`newton_schulz` can run the iteration."""
 
 GRAM_RESTART = 2
-"""The Gram form rebuilds X and its Gram matrix after this many steps (Amsel, Chen, Dao
-et al., 2026, "Gram Newton-Schulz": one restart bounds the rounding error that the Gram
-matrix accumulates)."""
+"""The Gram form rebuilds X and its Gram matrix after this many steps (Dao AI Lab, 2026,
+"Gram Newton-Schulz: A Fast, Hardware-Aware Newton-Schulz Algorithm for Muon": one
+restart bounds the rounding error that the Gram matrix accumulates)."""
 
 
 def ns_coefficients(owner: str, ns_coeffs: Any, ns_steps: Any) -> tuple[tuple[Any, ...], ...]:
@@ -88,7 +88,7 @@ def gram_pays(rows: int, cols: int, steps: int) -> bool:
 
 
 def _gram_steps(x: jax.Array, coeffs: Sequence[tuple[Any, ...]], ct: Any) -> jax.Array:
-    r"""The steps of ``coeffs`` on X₀ = ``x`` (wide), in Gram form (Amsel et al., 2026).
+    r"""The steps of ``coeffs`` on X₀ = ``x`` (wide), in Gram form (Dao AI Lab, 2026).
 
     Each step is X ← p(A) X with p(A) = aI + bA + cA² and A = XXᵀ. Writing X_k = Q_k X₀,
     the steps act on r × r matrices alone:
