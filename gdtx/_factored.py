@@ -65,7 +65,8 @@ class ScaleByFactoredRms(Transform):
     g / √max(V̂, ε²) (likewise g / √max(v, ε²)). The state (:class:`FactoredState`)
     is real, at least float32; in packed form, the statistics of a run of matrices of
     one shape are stored together, and ``Packing.pack_state`` and
-    ``Packing.unpack_state`` convert them.
+    ``Packing.unpack_state`` convert them. ``gdtx.packing(params, opt)`` gives the
+    factored matrices of each shape a buffer of their own (:meth:`packing_keys`).
 
     Attributes:
         decay: β₂ in [0, 1), or a schedule: a function of the step count.
@@ -108,6 +109,15 @@ class ScaleByFactoredRms(Transform):
     def factored(self, shape: Shape) -> bool:
         """Whether a leaf of this shape keeps factored statistics."""
         return len(shape) >= 2 and min(shape[-2:]) >= self.min_dim_size_to_factor
+
+    def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
+        """Factored matrices get a buffer per shape: their row and column statistics then
+        reduce a whole buffer, which XLA reads in place (a slice of a larger one it copies
+        first)."""
+        return [
+            ("factored", tuple(jnp.shape(x))) if self.factored(jnp.shape(x)) else ()
+            for x in jax.tree.leaves(params)
+        ]
 
     def init_state(self, params: Params) -> FactoredState:
         def real(x: Any) -> Any:
