@@ -24,7 +24,7 @@ from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain, Fork, total
 from ._moments import Ema, VState, ema, ewma_step
 from ._rms import InverseRoot
-from ._scale import Scale, ScaleBySchedule
+from ._scale import ScaleBySchedule
 from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree
 from ._validate import check_range
 
@@ -133,8 +133,8 @@ def scale_by_adopt(
     with out = 0 and v = |g|² at t = 1 (see :class:`AdoptNormalize`); no bias
     correction. With ``nesterov`` (Optax's), out = β₁m + (1 − β₁)x. The chain:
     ``chain(adopt_normalize(β₂, ε), Ema(β₁))``, or for Nesterov
-    ``chain(adopt_normalize(β₂, ε), fork(chain(Ema(β₁), scale(β₁)), scale(1 − β₁),
-    combine=total))``.
+    ``chain(adopt_normalize(β₂, ε), nesterov_ema(β₁, None, debias=False))``, Dozat's
+    look-ahead without corrections (Muon's).
 
     Args:
         b1: β₁ in [0, 1).
@@ -162,10 +162,7 @@ def scale_by_adopt(
     check_range("scale_by_adopt", "b2", b2, 0.0, 1.0, high_open=True)
     check_range("scale_by_adopt", "eps", eps, 0.0)
     normalize = AdoptNormalize(b2, eps, use_clipping, clip_value_fn, v_dtype)
-    m = Ema(b1, dtype=m_dtype)
-    if nesterov:  # β₁·m + (1−β₁)·x
-        return Chain((normalize, Fork((Chain((m, Scale(b1))), Scale(1 - b1)), total)))
-    return Chain((normalize, m))
+    return Chain((normalize, first_moment(b1, m_dtype, nesterov, debias=False)))
 
 
 def check_ademamix(
