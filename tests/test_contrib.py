@@ -152,6 +152,16 @@ def test_prodigy_default_is_nearer_the_reference_than_optax():
     assert err(got) < 2e-6 < 1e-5 < err(theirs)
 
 
+def test_prodigy_eps0_gives_a_zero_step_where_no_gradient_came():
+    """With ε = 0, a coordinate whose gradients were all zero has m = v = 0: its step is 0
+    (the shared inverse root's rule), not 0/0 = NaN; the other coordinate steps."""
+    opt = gdtx.prodigy(eps=0.0, estim_lr0=0.1)
+    params = jnp.array([0.0, 3.0])
+    updates, _ = opt.update(jnp.array([0.0, 2.0]), opt.init(params), params)
+    assert float(updates[0]) == 0.0
+    assert np.isfinite(float(updates[1])) and float(updates[1]) < 0
+
+
 # ---------------------------------------------------------------------------------------
 # SAM: the opaque mode (a whole period per call, gradients from grad_fn)
 
