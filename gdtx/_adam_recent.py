@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from ._adam import check_adam_family, first_moment
 from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain, Fork, total
-from ._moments import Ema, VState, ema, ewma_step
+from ._moments import Ema, VState, ema, ewma_step, zero_at_first_step
 from ._rms import InverseRoot
 from ._scale import ScaleBySchedule
 from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree
@@ -105,7 +105,7 @@ class AdoptNormalize(Transform):
             return x * jnp.where(first, 0, 1).astype(x.dtype)  # out = 0·x at t = 1 (NaN stays)
 
         out = elementwise(normalize, updates, state.v)
-        beta = jnp.where(first, 0.0, hyper(self.decay, jnp.result_type(float)))  # v₁ = |g|²
+        beta = zero_at_first_step(self.decay, ctx.count)  # β = 0 at the first step: v₁ = |g|²
         v = ewma_step(state.v, abs_sq(updates), beta)  # v ← β₂·v + (1−β₂)·|g|²
         return out, VState(v=v)
 

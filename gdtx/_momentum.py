@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
-from ._moments import MState, correction_factor, ewma_step
+from ._moments import MState, correction_factor, ewma_step, zero_at_first_step
 from ._tree import elementwise, tree_map_n, zeros_like_tree
 from ._validate import check_range
 
@@ -60,7 +60,7 @@ class Trace(Transform):
         self, updates: Updates, state: MState, params: Params | None, ctx: Context
     ) -> tuple[Updates, MState]:
         # The first step has no dampening: with m₀ = 0, m₁ = β·0 + (1 − 0)·g = g.
-        tau = jnp.where(ctx.count == 0, 0.0, jnp.asarray(self.dampening, jnp.result_type(float)))
+        tau = zero_at_first_step(self.dampening, ctx.count)
 
         def leaf(g: jax.Array, m: jax.Array) -> tuple[jax.Array, jax.Array]:
             ct = compute_dtype(m.dtype)

@@ -68,9 +68,9 @@ class ZeroNans(Transform):
     def step(
         self, updates: Updates, state: ZeroNansState, params: Params | None, ctx: Context
     ) -> tuple[Updates, ZeroNansState]:
-        counts = leaf_sums(updates, lambda g: jnp.isnan(g).astype(jnp.int32))
-        found = jax.tree.map(lambda n: n > 0, counts)
-        out = jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates)
+        nan = jax.tree.map(jnp.isnan, updates)  # a Packed value stays one
+        found = jax.tree.map(lambda n: n > 0, leaf_sums(nan, lambda n: n.astype(jnp.int32)))
+        out = jax.tree.map(lambda g, n: jnp.where(n, jnp.zeros_like(g), g), updates, nan)
         return out, ZeroNansState(found_nan=found)
 
 
