@@ -22,9 +22,9 @@ import jax.numpy as jnp
 from ._adam import check_adam_family, first_moment
 from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain, Fork, total
-from ._moments import Ema, VState, ema, ewma_step
+from ._moments import Ema, VState, ema, ewma_step, zero_at_first_step
 from ._rms import InverseRoot
-from ._scale import Scale, ScaleBySchedule
+from ._scale import ScaleBySchedule
 from ._tree import abs_sq, elementwise, safe_div, v_zeros_like_tree
 from ._validate import check_range
 
@@ -105,7 +105,7 @@ class AdoptNormalize(Transform):
             return x * jnp.where(first, 0, 1).astype(x.dtype)  # out = 0·x at t = 1 (NaN stays)
 
         out = elementwise(normalize, updates, state.v)
-        beta = jnp.where(first, 0.0, hyper(self.decay, jnp.result_type(float)))  # v₁ = |g|²
+        beta = zero_at_first_step(self.decay, ctx.count)  # β = 0 at the first step: v₁ = |g|²
         v = ewma_step(state.v, abs_sq(updates), beta)  # v ← β₂·v + (1−β₂)·|g|²
         return out, VState(v=v)
 
@@ -133,8 +133,8 @@ def scale_by_adopt(
     with out = 0 and v = |g|² at t = 1 (see :class:`AdoptNormalize`); no bias
     correction. With ``nesterov`` (Optax's), out = β₁m + (1 − β₁)x. The chain:
     ``chain(adopt_normalize(β₂, ε), Ema(β₁))``, or for Nesterov
-    ``chain(adopt_normalize(β₂, ε), fork(chain(Ema(β₁), scale(β₁)), scale(1 − β₁),
-    combine=total))``.
+    ``chain(adopt_normalize(β₂, ε), nesterov_ema(β₁, None, debias=False))``, Dozat's
+    look-ahead without corrections (Muon's).
 
     Args:
         b1: β₁ in [0, 1).
@@ -162,10 +162,7 @@ def scale_by_adopt(
     check_range("scale_by_adopt", "b2", b2, 0.0, 1.0, high_open=True)
     check_range("scale_by_adopt", "eps", eps, 0.0)
     normalize = AdoptNormalize(b2, eps, use_clipping, clip_value_fn, v_dtype)
-    m = Ema(b1, dtype=m_dtype)
-    if nesterov:  # β₁·m + (1−β₁)·x
-        return Chain((normalize, Fork((Chain((m, Scale(b1))), Scale(1 - b1)), total)))
-    return Chain((normalize, m))
+    return Chain((normalize, first_moment(b1, m_dtype, nesterov, debias=False)))
 
 
 def check_ademamix(

@@ -26,6 +26,7 @@ from ._adam import check_adam_family, first_moment
 from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain, Fork
 from ._moments import BiasCorrection, Ema, VState, correction_factor, ewma_step
+from ._momentum import look_ahead, nesterov_coefficients
 from ._rms import InverseRoot, inverse_root_leaf
 from ._tree import (
     abs_sq,
@@ -203,7 +204,8 @@ class ScaleByBelief(Transform):
     (centred RMSProp's E[|g|²] − |E[g]|² from two EWMAs): s averages the deviation from the
     mean of each step. So one block keeps m and s, storing m once; its EWMAs are
     :func:`ewma_step` and its corrections :func:`correction_factor`. With ``nesterov``
-    the first moment is β₁m/(1 − β₁ᵗ⁺¹) + (1 − β₁)g/(1 − β₁ᵗ) (Optax's).
+    the first moment is β₁m/(1 − β₁ᵗ⁺¹) + (1 − β₁)g/(1 − β₁ᵗ) (Optax's), the look-ahead of
+    :class:`NesterovEma` with a constant μ = β₁ (:func:`nesterov_coefficients`).
 
     Attributes:
         b1: β₁ in [0, 1).
@@ -248,16 +250,13 @@ class ScaleByBelief(Transform):
         s = ewma_step(state.s, deviation, self.b2)  # s ← β₂·s + (1−β₂)·|g − m|²
         s = map_leaves(lambda s: s + hyper(self.eps_root, s.dtype), s)  # s ← s + ε_root
         c1 = correction_factor(self.b1, ctx.count)  # 1 − β₁ᵗ
-        c1_next = correction_factor(self.b1, ctx.count + 1)  # 1 − β₁ᵗ⁺¹
         c2 = correction_factor(self.b2, ctx.count)  # 1 − β₂ᵗ
+        coef_g, coef_m = nesterov_coefficients(self.b1, ctx.count)  # constant μ = β₁
 
         def direction(g: jax.Array, m: jax.Array, s: jax.Array) -> jax.Array:
             dt = m.dtype
-            if self.nesterov:  # β₁m/(1−β₁ᵗ⁺¹) + (1−β₁)g/(1−β₁ᵗ)
-                b1 = hyper(self.b1, dt)
-                m_hat = b1 * m / c1_next.astype(dt) + (1 - b1) * g.astype(dt) / c1.astype(dt)
-            else:
-                m_hat = m / c1.astype(dt)  # m̂ = m/(1−β₁ᵗ)
+            # m̂ = β₁m/(1−β₁ᵗ⁺¹) + (1−β₁)g/(1−β₁ᵗ) with Nesterov, else m/(1−β₁ᵗ)
+            m_hat = look_ahead(g, m, coef_g, coef_m) if self.nesterov else m / c1.astype(dt)
             s_hat = s / c2.astype(s.dtype)  # ŝ = s/(1−β₂ᵗ), ε_root already in s
             return m_hat * inverse_root_leaf(s_hat, self.eps).astype(dt)  # m̂/(√ŝ + ε)
 

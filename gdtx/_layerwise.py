@@ -24,7 +24,7 @@ from ._base import (
     static,
 )
 from ._layout import leaf_scalars, leaf_sums, leaf_zeros, scalar_values, scale_leaves
-from ._moments import ewma_step
+from ._moments import ewma_step, zero_at_first_step
 from ._rms import inverse_root_leaf
 from ._scale import ScaleByLearningRate
 from ._tree import abs_sq_leaf, elementwise
@@ -89,8 +89,7 @@ class ScaleByLayerwiseNorm(Transform):
     def step(
         self, updates: Updates, state: LayerVState, params: Params | None, ctx: Context
     ) -> tuple[Updates, LayerVState]:
-        # β = 0 at the first step: v₁ = ‖g₁‖²
-        beta = jnp.where(ctx.count == 0, 0.0, jnp.asarray(self.decay, jnp.result_type(float)))
+        beta = zero_at_first_step(self.decay, ctx.count)  # β = 0 at the first step: v₁ = ‖g₁‖²
         v = ewma_step(scalar_values(state.v), leaf_sums(updates, abs_sq_leaf), beta)
 
         def factor(v: jax.Array) -> jax.Array:  # 1/(√(v + ε_root) + ε)

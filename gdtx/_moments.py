@@ -69,6 +69,21 @@ def correction_factor(beta: Any, count: jax.Array) -> jax.Array:
     return -jnp.expm1(t * jnp.log(b))  # 1 − βᵗ
 
 
+def zero_at_first_step(value: Any, count: jax.Array) -> jax.Array:
+    r"""``value`` from the second step on and 0 at the first (count = 0), as a scalar in the
+    default float dtype.
+
+    As the decay β of an EWMA it starts the average at its first input,
+    m₁ = 0·m₀ + (1 − 0)·x₁ = x₁, rather than at (1 − β)x₁ (NovoGrad's and ADOPT's v₁); as
+    a dampening τ it lets the first input in undamped (``Trace``).
+
+    Args:
+        value: β (or τ): a number or a traced scalar.
+        count: steps before this one.
+    """
+    return jnp.where(count == 0, 0.0, hyper(value, jnp.result_type(float)))
+
+
 class MState(NamedTuple):
     """State of a first-moment block.
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
-from ._moments import MState, ewma_step
+from ._moments import MState, correction_factor, ewma_step, zero_at_first_step
 from ._tree import elementwise, tree_map_n, zeros_like_tree
 from ._validate import check_range
 
@@ -60,7 +60,7 @@ class Trace(Transform):
         self, updates: Updates, state: MState, params: Params | None, ctx: Context
     ) -> tuple[Updates, MState]:
         # The first step has no dampening: with m₀ = 0, m₁ = β·0 + (1 − 0)·g = g.
-        tau = jnp.where(ctx.count == 0, 0.0, jnp.asarray(self.dampening, jnp.result_type(float)))
+        tau = zero_at_first_step(self.dampening, ctx.count)
 
         def leaf(g: jax.Array, m: jax.Array) -> tuple[jax.Array, jax.Array]:
             ct = compute_dtype(m.dtype)
@@ -86,6 +86,69 @@ class NadamState(NamedTuple):
     mu_prod: jax.Array
 
 
+def momentum_schedule(decay: Any, momentum_decay: Any, t: jax.Array) -> jax.Array:
+    r"""Dozat's momentum schedule μ_t = β₁(1 − ½·0.96^{tψ}), or β₁ when ψ is ``None``.
+
+    Args:
+        decay: β₁.
+        momentum_decay: ψ, or ``None`` for the constant μ_t = β₁.
+        t: the step number (from 1), as a float array; the result has its dtype.
+    """
+    b1 = hyper(decay, t.dtype)
+    if momentum_decay is None:
+        return b1
+    psi = hyper(momentum_decay, t.dtype)
+    return b1 * (1 - 0.5 * jnp.exp(t * psi * jnp.log(hyper(0.96, t.dtype))))  # μ_t
+
+
+def nesterov_coefficients(
+    decay: Any,
+    count: jax.Array,
+    momentum_decay: Any = None,
+    mu_prod: jax.Array | None = None,
+    *,
+    debias: bool = True,
+) -> tuple[jax.Array, jax.Array]:
+    r"""The weights (c_g, c_m) of Dozat's look-ahead out = c_g·g + c_m·m (:func:`look_ahead`),
+    with m the EWMA already updated with g.
+
+    $$ c_g = \frac{1-\mu_t}{1-\Pi_t}, \qquad c_m = \frac{\mu_{t+1}}{1-\Pi_t\,\mu_{t+1}} $$
+
+    With a constant μ = β₁ (``momentum_decay=None``), Π_t = β₁ᵗ and the two denominators
+    are 1 − β₁ᵗ and 1 − β₁ᵗ⁺¹, taken from :func:`correction_factor`; with a schedule ψ,
+    ``mu_prod`` = Π_t is required. ``debias=False`` gives c_g = 1 − μ_t, c_m = μ_{t+1}.
+
+    Args:
+        decay: β₁.
+        count: steps before this one (t = count + 1).
+        momentum_decay: ψ, or ``None`` for a constant μ_t = β₁.
+        mu_prod: Π_t, this step's μ included (needed with a schedule and ``debias``).
+        debias: divide by 1 − Π_t and 1 − Π_t μ_{t+1}.
+
+    Returns:
+        (c_g, c_m), scalars in the default float dtype.
+    """
+    dt = jnp.result_type(float)
+    t = jnp.asarray(count).astype(dt) + 1
+    mu = momentum_schedule(decay, momentum_decay, t)
+    mu_next = momentum_schedule(decay, momentum_decay, t + 1)
+    if not debias:
+        return 1 - mu, mu_next  # (1−μ_t)·g + μ_{t+1}·m
+    if momentum_decay is None:  # Π_t = β₁ᵗ
+        den, den_next = correction_factor(decay, count), correction_factor(decay, count + 1)
+    elif mu_prod is None:
+        raise ValueError("nesterov_coefficients: a momentum schedule needs `mu_prod` = Π_t.")
+    else:
+        den, den_next = 1 - mu_prod, 1 - mu_prod * mu_next  # 1 − Π_t, 1 − Π_t·μ_{t+1}
+    return (1 - mu) / den, mu_next / den_next  # (1−μ_t)/(1−Π_t), μ_{t+1}/(1−Π_t·μ_{t+1})
+
+
+def look_ahead(g: jax.Array, m: jax.Array, coef_g: jax.Array, coef_m: jax.Array) -> jax.Array:
+    """Dozat's Nesterov first moment of one array, c_g·g + c_m·m, in m's dtype; the
+    weights from :func:`nesterov_coefficients`."""
+    return coef_g.astype(m.dtype) * g.astype(m.dtype) + coef_m.astype(m.dtype) * m
+
+
 class NesterovEma(Transform):
     r"""The first moment with Nesterov's look-ahead, bias-corrected (Dozat, 2016, "Incorporating
     Nesterov Momentum into Adam").
@@ -99,9 +162,11 @@ class NesterovEma(Transform):
     NAdam is this times RMSProp's bias-corrected preconditioner 1/(√v̂ + ε).
     ψ = ``momentum_decay`` (0.004 in the paper and in PyTorch). With
     ``momentum_decay=None`` the schedule is constant, μ_t = β₁, which is
-    Optax's ``nadam``. With ``debias=False`` the two corrections are left out,
+    Optax's ``nadam`` (Π_t = β₁ᵗ, and 1 − β₁ᵗ comes from :func:`correction_factor`).
+    With ``debias=False`` the two corrections are left out,
     out = (1 − μ_t) g + μ_{t+1} m: for a constant μ this is the look-ahead of
-    Jordan's Muon and ``torch.optim.Muon``, (1 − β₁) g + β₁ m.
+    Jordan's Muon and ``torch.optim.Muon``, (1 − β₁) g + β₁ m. The weights are
+    :func:`nesterov_coefficients`, which blocks that keep their own m (AdaBelief) share.
 
     Attributes:
         decay: β₁ in [0, 1).
@@ -127,13 +192,6 @@ class NesterovEma(Transform):
         if self.momentum_decay is not None:
             check_range("nesterov_ema", "momentum_decay", self.momentum_decay, 0.0)
 
-    def _mu(self, t: jax.Array) -> jax.Array:
-        b1 = hyper(self.decay, t.dtype)
-        if self.momentum_decay is None:
-            return b1
-        psi = hyper(self.momentum_decay, t.dtype)
-        return b1 * (1 - 0.5 * jnp.exp(t * psi * jnp.log(hyper(0.96, t.dtype))))  # μ_t
-
     def init_state(self, params: Params) -> NadamState:
         return NadamState(
             m=zeros_like_tree(params, self.dtype), mu_prod=jnp.ones([], jnp.result_type(float))
@@ -143,18 +201,13 @@ class NesterovEma(Transform):
         self, updates: Updates, state: NadamState, params: Params | None, ctx: Context
     ) -> tuple[Updates, NadamState]:
         t = ctx.count.astype(state.mu_prod.dtype) + 1
-        mu, mu_next = self._mu(t), self._mu(t + 1)
-        mu_prod = state.mu_prod * mu  # Π_t = Π_{t−1}·μ_t
+        mu_prod = state.mu_prod * momentum_schedule(self.decay, self.momentum_decay, t)  # Π_t
         m = ewma_step(state.m, updates, self.decay)  # m ← β₁·m + (1−β₁)·g
-        coef_g = (1 - mu) / (1 - mu_prod)  # (1−μ_t)/(1−Π_t)
-        coef_m = mu_next / (1 - mu_prod * mu_next)  # μ_{t+1}/(1−Π_t·μ_{t+1})
-        if not self.debias:
-            coef_g, coef_m = 1 - mu, mu_next  # (1−μ_t)·g + μ_{t+1}·m
-
-        def out(g: jax.Array, m: jax.Array) -> jax.Array:
-            return coef_g.astype(m.dtype) * g + coef_m.astype(m.dtype) * m
-
-        return elementwise(out, updates, m), NadamState(m=m, mu_prod=mu_prod)
+        coef_g, coef_m = nesterov_coefficients(
+            self.decay, ctx.count, self.momentum_decay, mu_prod, debias=self.debias
+        )
+        out = elementwise(lambda g, m: look_ahead(g, m, coef_g, coef_m), updates, m)
+        return out, NadamState(m=m, mu_prod=mu_prod)
 
 
 trace = Trace

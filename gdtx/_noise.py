@@ -2,13 +2,15 @@ r"""Gradient noise and NaN removal: Optax's ``add_noise`` and ``zero_nans``.
 
 Both run on parameter trees and on :class:`~gdtx.Packed` values alike. The noise
 of a packed value is drawn leaf by leaf from the same keys as the tree's (one
-sampler call per run of equal-shape leaves), so a packed run adds exactly the
-noise the per-leaf run adds.
+sampler call per run of equal-size leaves), so a packed run adds exactly the
+noise the per-leaf run adds. :func:`draw_like` does the drawing, for any sampler:
+Sophia-H's Hutchinson estimator draws its random signs with it too.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -66,9 +68,9 @@ class ZeroNans(Transform):
     def step(
         self, updates: Updates, state: ZeroNansState, params: Params | None, ctx: Context
     ) -> tuple[Updates, ZeroNansState]:
-        counts = leaf_sums(updates, lambda g: jnp.isnan(g).astype(jnp.int32))
-        found = jax.tree.map(lambda n: n > 0, counts)
-        out = jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates)
+        nan = jax.tree.map(jnp.isnan, updates)  # a Packed value stays one
+        found = jax.tree.map(lambda n: n > 0, leaf_sums(nan, lambda n: n.astype(jnp.int32)))
+        out = jax.tree.map(lambda g, n: jnp.where(n, jnp.zeros_like(g), g), updates, nan)
         return out, ZeroNansState(found_nan=found)
 
 
@@ -94,48 +96,70 @@ def _as_key(key: Any) -> jax.Array:
     return jax.random.key(key)
 
 
-def _draws(keys: jax.Array, which: list[int], size: int, dtype: Any) -> jax.Array:
-    """Flat standard normal draws of ``size`` numbers from ``keys[i]`` for i in ``which``:
-    an array of shape ``(len(which), size)``.
+Sampler = Callable[[jax.Array, tuple[int, ...], Any], jax.Array]
+"""A sampler ``(key, shape, dtype) -> draws``, as ``jax.random.normal`` is called."""
 
-    Row r is ``jax.random.normal(keys[which[r]], (size,), dtype)``: for leaves of any
-    shape, the numbers ``jax.random.normal`` draws for that shape, in flat order (JAX's
-    bits follow the flat index). With the default (threefry) keys one batched call
-    draws all rows, as one sampler in the compiled program rather than one per leaf;
-    other key kinds (``rbg``) draw differently when batched, so each row is drawn alone.
+
+def rademacher(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """Random signs ±1 of ``shape`` in ``dtype``: ``jax.random.rademacher``'s float32 draws
+    (those of Optax's Hutchinson estimator), cast to ``dtype``. A :data:`Sampler`."""
+    return jax.random.rademacher(key, shape, jnp.float32).astype(dtype)
+
+
+def _draws(sampler: Sampler, keys: jax.Array, which: list[int], size: int, dtype: Any) -> jax.Array:
+    """Flat draws of ``size`` numbers from ``keys[i]`` for i in ``which``: an array of shape
+    ``(len(which), size)``.
+
+    Row r is ``sampler(keys[which[r]], (size,), dtype)``: for leaves of any shape, the
+    numbers ``sampler`` draws for that shape, in flat order (JAX's bits follow the flat
+    index). With the default (threefry) keys one batched call draws all rows, as one
+    sampler in the compiled program rather than one per leaf; other key kinds (``rbg``)
+    draw differently when batched, so each row is drawn alone.
     """
     picked = keys[np.asarray(which)]
     if str(jax.random.key_impl(keys)) == "threefry2x32":
-        return jax.vmap(lambda k: jax.random.normal(k, (size,), dtype))(picked)
-    return jnp.stack([jax.random.normal(k, (size,), dtype) for k in picked])
+        return jax.vmap(lambda k: sampler(k, (size,), dtype))(picked)
+    return jnp.stack([sampler(k, (size,), dtype) for k in picked])
 
 
-def _normal_like(key: jax.Array, tree: Any) -> Any:
-    """Standard normal noise shaped like ``tree``: leaf i of the tree is drawn from the
-    i-th key of ``split(key, number of leaves)``, in the leaf's dtype. A packed value
-    gets the same numbers, leaf by leaf, laid out in its buffers."""
+def draw_like(key: jax.Array, tree: Any, sampler: Sampler = jax.random.normal) -> Any:
+    """Random numbers shaped like ``tree``, per parameter array: leaf i of the tree is
+    ``sampler(keys[i], shape, dtype)`` with ``keys = split(key, number of leaves)``, in the
+    leaf's shape and dtype. A packed value gets the same numbers, leaf by leaf, laid out
+    in its buffers, with one sampler call per run of equal-size leaves.
+
+    Args:
+        key: a PRNG key (typed or raw ``uint32``).
+        tree: a pytree of arrays, or a :class:`~gdtx.Packed` value.
+        sampler: ``(key, shape, dtype) -> draws``: ``jax.random.normal`` (the default,
+            :class:`AddNoise`'s) or :func:`rademacher` (Hutchinson's signs).
+
+    Returns:
+        A tree like ``tree`` (or a :class:`~gdtx.Packed` value in its layout).
+    """
     if not isinstance(tree, Packed):
         leaves, treedef = jax.tree.flatten(tree)
         keys = jax.random.split(key, len(leaves))
         groups: dict[tuple[int, Any], list[int]] = {}  # leaves of one size and dtype
         for i, x in enumerate(leaves):
             groups.setdefault((math.prod(jnp.shape(x)), x.dtype), []).append(i)
-        noise: list[Any] = [None] * len(leaves)
+        draws: list[Any] = [None] * len(leaves)
         for (size, dtype), which in groups.items():
-            rows = _draws(keys, which, size, dtype)
+            rows = _draws(sampler, keys, which, size, dtype)
             for r, i in enumerate(which):
-                noise[i] = rows[r].reshape(jnp.shape(leaves[i]))
-        return jax.tree.unflatten(treedef, noise)
+                draws[i] = rows[r].reshape(jnp.shape(leaves[i]))
+        return jax.tree.unflatten(treedef, draws)
     layout = tree.layout
     rank = {i: r for r, i in enumerate(layout.leaf_indices)}  # tree order of held leaves
     keys = jax.random.split(key, len(rank))
     buffers = []
     for b, x in zip(layout.buffers, tree.buffers, strict=True):
         if b.whole:
-            buffers.append(_draws(keys, [rank[b.leaves[0]]], x.size, x.dtype).reshape(x.shape))
+            rows = _draws(sampler, keys, [rank[b.leaves[0]]], x.size, x.dtype)
+            buffers.append(rows.reshape(x.shape))
             continue
         pieces = [  # a run of leaves of one size: one (count, size) block
-            _draws(keys, [rank[i] for i in b.leaves[pos : pos + count]], size, x.dtype)
+            _draws(sampler, keys, [rank[i] for i in b.leaves[pos : pos + count]], size, x.dtype)
             for pos, count, size in b.runs
         ]
         flat = [p.reshape(-1) for p in pieces]
@@ -191,7 +215,7 @@ class AddNoise(Transform):
         t = ctx.count.astype(dt) + 1
         sigma = jnp.sqrt(hyper(self.eta, dt) / t ** hyper(self.gamma, dt))  # √(η / t^γ)
         rng_key, sample_key = jax.random.split(state.rng_key)
-        noise = _normal_like(sample_key, updates)
+        noise = draw_like(sample_key, updates)  # ξ
 
         def add(g: jax.Array, xi: jax.Array) -> jax.Array:
             return g + hyper(sigma, g.dtype) * xi.astype(g.dtype)  # g + σ_t·ξ

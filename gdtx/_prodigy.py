@@ -13,6 +13,7 @@ from ._base import Context, Params, Transform, Updates, hyper, static
 from ._combine import Chain
 from ._moments import correction_factor, ewma_step
 from ._optim import ScalarOrSchedule, lr_block, sign
+from ._rms import inverse_root_leaf
 from ._schedules import schedule_or_checked, value_at
 from ._tree import abs_sq, copy_like_tree, elementwise, tree_sum, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_params, check_range
@@ -57,6 +58,8 @@ class ScaleByProdigy(Transform):
     together, and the learning-rate block that follows multiplies by −α_t. With
     ``safeguard_warmup``, s takes d/d₀·d·g (no α_t·b). The paper's (1 − β₃) factor on r
     and s cancels in r/‖s‖₁, as does 1/d₀. ‖s‖₁ = 0 (no gradient yet) leaves d as it is.
+    The quotient is the shared inverse root's (``inverse_root_leaf`` with ε = d'ε): where
+    √v + d'ε = 0 (ε = 0 and no gradient yet) the step is 0.
 
     Attributes:
         learning_rate: α_t, a number or a schedule (weights r and s; the step itself is
@@ -144,9 +147,11 @@ class ScaleByProdigy(Transform):
         estimate = jnp.where(norm_s == 0, d, hyper(self.estim_lr_coef, f) * r / norm_s)
         d_new = jnp.maximum(d, estimate)  # d ← max(d, c·r/‖s‖₁)
 
+        eps = d_new * hyper(self.eps, f)  # d'ε
+
         def direction(m: jax.Array, v: jax.Array, x: jax.Array) -> jax.Array:
             ct = m.dtype
-            step = m / (jnp.sqrt(v).astype(ct) + (d_new * hyper(self.eps, f)).astype(ct))
+            step = inverse_root_leaf(v, eps, numerator=m)  # m/(√v + d'ε)
             return (d * b).astype(ct) * (step + hyper(self.weight_decay, ct) * x.astype(ct))
 
         out = elementwise(direction, m, v, params)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from ._base import Context, Params, State, Transform, Updates, hyper, static
 from ._combine import Chain, as_transform
 from ._moments import correction_factor, ewma_step
+from ._noise import draw_like, rademacher
 from ._optim import ScalarOrSchedule, optimizer_chain
 from ._tree import elementwise, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_params, check_positive_int, check_range
@@ -40,9 +41,12 @@ class HutchinsonDiagHessian(Transform):
     The Hessian-vector product is forward-over-reverse differentiation of f, the
     ``obj_fn`` keyword of ``update`` (a function of the parameters, as given to
     ``update``, returning the scalar loss); the incoming updates are not read. E[out] is
-    the diagonal of ∇²f. Each leaf draws its signs from its own key, split from the
-    state's key as Optax does, so the same key gives Optax's draws on the same tree (a
-    packed tree draws per buffer instead).
+    the diagonal of ∇²f. Each parameter array draws its signs from its own key, split from
+    the state's key as Optax does, so the same key gives Optax's draws on the same tree;
+    packed parameters get the same signs, laid out in their buffers (``draw_like``). On
+    packed parameters ``obj_fn`` takes the :class:`~gdtx.Packed` value and must read its
+    buffers: ``Packing.unpack`` is a ``jax.custom_vjp``, through which ``jax.jvp`` (the
+    forward half of the product) cannot differentiate.
 
     Attributes:
         random_seed: a PRNG key, or ``None`` for ``jax.random.PRNGKey(0)``.
@@ -75,15 +79,7 @@ class HutchinsonDiagHessian(Transform):
             )
         params = check_params("hutchinson_estimator_diag_hessian", params)
         key, sub = jax.random.split(state.key)
-        leaves, treedef = jax.tree.flatten(params)
-        keys = jax.random.split(sub, len(leaves))
-        signs = jax.tree.unflatten(
-            treedef,
-            [
-                jax.random.rademacher(k, jnp.shape(p), jnp.float32).astype(p.dtype)
-                for k, p in zip(keys, leaves, strict=True)
-            ],
-        )  # u
+        signs = draw_like(sub, params, rademacher)  # u, one key per parameter array
         hvp = jax.jvp(jax.grad(obj_fn), (params,), (signs,))[1]  # ∇²f·u
         return elementwise(lambda h, u: h * u, hvp, signs), HutchinsonState(key=key)
 

@@ -152,6 +152,16 @@ def test_prodigy_default_is_nearer_the_reference_than_optax():
     assert err(got) < 2e-6 < 1e-5 < err(theirs)
 
 
+def test_prodigy_eps0_gives_a_zero_step_where_no_gradient_came():
+    """With ε = 0, a coordinate whose gradients were all zero has m = v = 0: its step is 0
+    (the shared inverse root's rule), not 0/0 = NaN; the other coordinate steps."""
+    opt = gdtx.prodigy(eps=0.0, estim_lr0=0.1)
+    params = jnp.array([0.0, 3.0])
+    updates, _ = opt.update(jnp.array([0.0, 2.0]), opt.init(params), params)
+    assert float(updates[0]) == 0.0
+    assert np.isfinite(float(updates[1])) and float(updates[1]) < 0
+
+
 # ---------------------------------------------------------------------------------------
 # SAM: the opaque mode (a whole period per call, gradients from grad_fn)
 
@@ -302,6 +312,35 @@ def test_sophia_h_matches_optax_with_the_same_key():
     other = gdtx.sophia(0.05, hessian_diagonal_fn=gdtx.hutchinson_estimator_diag_hessian(), **kw)
     elsewhere = _run_sophia_h(_coupled, other, to_f32(PARAMS), 40)  # another key: other draws
     assert max(float(np.max(np.abs(elsewhere[k] - want[k]))) for k in want) > 1e-4
+
+
+def _all_coupled(p):
+    """Σ x⁴/4 + cos x + (Σx)²/2 over every element of a tree or of a Packed value's buffers
+    (the same sums in any order): ∇²f = diag(3x² − cos x) + 11ᵀ is not diagonal, so
+    Hutchinson's u ⊙ ∇²f u = diag + u·Σu depends on the signs drawn."""
+    xs = jax.tree.leaves(p)
+    return sum(jnp.sum(x**4 / 4 + jnp.cos(x)) for x in xs) + 0.5 * sum(jnp.sum(x) for x in xs) ** 2
+
+
+def test_hutchinson_on_packed_parameters_draws_the_per_leaf_signs():
+    """Packed parameters get the signs the tree gets, leaf by leaf (one key per array, over
+    runs of equal-size leaves of different shapes): the estimate, unpacked, is the per-leaf
+    one at two steps (the key advances). obj_fn reads the buffers: through Packing.unpack
+    (a custom_vjp) jax.jvp refuses the Hessian-vector product."""
+    rng = np.random.default_rng(3)
+    shapes = {"a": (3, 4), "b": (4, 3), "c": (12,), "d": (5,), "e": (2, 2), "f": (3, 4)}
+    params = {k: jnp.asarray(rng.normal(size=s), jnp.float32) for k, s in shapes.items()}
+    pk = gdtx.packing(params)
+    flat = pk.pack(params)
+    tx = gdtx.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(5))
+    tree_state, packed_state = tx.init(params), tx.init(flat)
+    for _ in range(2):
+        want, tree_state = tx.update(params, tree_state, params, obj_fn=_all_coupled)
+        got, packed_state = tx.update(flat, packed_state, flat, obj_fn=_all_coupled)
+        assert isinstance(got, gdtx.Packed)
+        assert_trees_close(pk.unpack(got), want, rtol=1e-6, what="packed Hutchinson")
+        diag = {k: 3 * x**2 - jnp.cos(x) for k, x in params.items()}
+        assert max(float(jnp.max(jnp.abs(want[k] - diag[k]))) for k in want) > 0.5  # u·Σu ≠ 0
 
 
 def test_sophia_h_needs_obj_fn():
