@@ -44,13 +44,24 @@ def _mask(mask: Any, key: str) -> bool:
     return bool(mask[key])
 
 
-def run(opt: Any, params: Tree, grads: Sequence[Tree]) -> list[Tree]:
-    """Runs a reference optimizer over ``grads``; returns the parameters after each step."""
+def run(
+    opt: Any,
+    params: Tree,
+    grads: Sequence[Tree],
+    values: Sequence[float] | np.ndarray | None = None,
+) -> list[Tree]:
+    """Runs a reference optimizer over ``grads``; returns the parameters after each step.
+
+    ``values``: the loss of each step, for an optimizer that reads it
+    (``step(params, grads, value)``)."""
+    if values is not None and len(values) != len(grads):
+        raise ValueError(f"{len(values)} values for {len(grads)} steps")
     params = {k: np.array(v, np.float64) for k, v in params.items()}
     opt.init(params)
     path = []
-    for g in grads:
-        params = opt.step(params, {k: np.asarray(v, np.float64) for k, v in g.items()})
+    for t, g in enumerate(grads):
+        extra = () if values is None else (float(values[t]),)
+        params = opt.step(params, {k: np.asarray(v, np.float64) for k, v in g.items()}, *extra)
         path.append(params)
     return path
 

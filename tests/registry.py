@@ -14,6 +14,9 @@ Every test module that loops over algorithms draws its cases from :data:`ALGORIT
 - test_protocol.py, test_reliability.py, test_sharding.py (sharding_check.py) and
   test_packing.py: each of ``forms``, the configurations whose states differ.
 
+An algorithm whose ``update`` reads the loss (``needs_value``) runs through the same
+tables, given :data:`VALUES` step by step (the convergence runs: f(x)).
+
 A new algorithm is one :class:`Algorithm` entry here plus its reference class in
 tests/reference.py. Arguments are written once (:class:`Args`) and built for gdtx, the
 reference and Optax alike; a schedule is written ``S.name(...)`` and built from the same
@@ -232,6 +235,11 @@ class Algorithm:
         loop: the Optax training loop this algorithm drops into (test_aliases.py).
         maximize: a torch configuration with ``maximize=True`` and the gdtx arguments
             that reproduce it, run live (test_dropin.py).
+        needs_value: ``update`` needs the loss, ``update(grads, state, params,
+            value=f)``, at every step. The shared runs give :data:`VALUES` (step by step
+            with :data:`GRADS`; :meth:`values` says which runs need them), the float64
+            reference as float64 numbers, and the convergence runs the problem's f(x). A
+            module that cannot give a value skips these entries by this field.
     """
 
     name: str
@@ -250,6 +258,7 @@ class Algorithm:
     elementwise: bool = True
     loop: Loop | None = None
     maximize: Torch | None = None
+    needs_value: bool = False
 
     def args(self, key: str) -> Args:
         return self.default if key == "default" else self.variants[key]
@@ -284,6 +293,11 @@ class Algorithm:
 
     def describe(self, key: str) -> str:
         return f"{self.build.__name__}({self.args(key)!r})"
+
+    def values(self, steps: int | None = None) -> np.ndarray | None:
+        """The losses a run of ``steps`` steps (default :data:`STEPS`) gives ``update``
+        (the first of :data:`VALUES`), or ``None`` if the algorithm reads none."""
+        return VALUES[: STEPS if steps is None else steps] if self.needs_value else None
 
 
 def _optax_sm3(*txs: Any) -> Any:
@@ -1445,12 +1459,6 @@ ALGORITHMS_LIST = [
             ),
         ),
     ),
-]
-
-
-VALUE_ALGORITHMS = [
-    # update(..., value=loss) at every step: the shared trajectories feed gradients only, so
-    # these are not in ALGORITHMS_LIST's tables; tests/test_cat_simple.py runs them.
     Algorithm(
         "polyak_sgd",
         gdtx.polyak_sgd,
@@ -1467,11 +1475,12 @@ VALUE_ALGORITHMS = [
         forms=("default",),
         converges=(Converge("quadratic", a(), 100), Converge("rosenbrock", a(), 5000)),
         elementwise=False,
+        needs_value=True,
     ),
 ]
-"""Algorithms whose ``update`` needs more than the gradients."""
 
-ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in [*ALGORITHMS_LIST, *VALUE_ALGORITHMS]}
+
+ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
 """Name → algorithm."""
 
 # ---------------------------------------------------------------------------------------
@@ -1540,13 +1549,16 @@ def converge_cases() -> dict[str, tuple[Algorithm, Converge]]:
 STEPS = 120
 GRADS = gradient_sequence(11, STEPS)
 PARAMS = {k: v.astype(np.float32).astype(np.float64) for k, v in random_tree(12).items()}
+VALUES = np.random.default_rng(13).uniform(0.2, 2.5, STEPS).astype(np.float32).astype(np.float64)
+"""The losses given with :data:`GRADS` to the algorithms that read one (``needs_value``):
+float32 numbers, so that float32, float64 and the reference see the same values."""
 
 
 @functools.cache
 def gdtx_path(case_id: str) -> dict[str, np.ndarray]:
     """The case's parameters after each step, float32, ``{leaf: (STEPS, …)}``."""
     alg, key = cases()[case_id]
-    path, _ = trajectory(alg.make(key), to_f32(PARAMS), None, GRADS)
+    path, _ = trajectory(alg.make(key), to_f32(PARAMS), None, GRADS, values=alg.values())
     return path
 
 
@@ -1554,4 +1566,4 @@ def gdtx_path(case_id: str) -> dict[str, np.ndarray]:
 def reference_path(case_id: str) -> dict[str, np.ndarray]:
     """The case's float64 reference trajectory, ``{leaf: (STEPS, …)}``."""
     alg, key = cases()[case_id]
-    return stack_trees(ref.run(alg.make_reference(key), PARAMS, GRADS))
+    return stack_trees(ref.run(alg.make_reference(key), PARAMS, GRADS, alg.values()))
