@@ -119,6 +119,10 @@ class Args:
         """The same call with the first argument (the learning rate) replaced."""
         return Args(lr, *self.args[1:], **self.kwargs)
 
+    def with_kwargs(self, **kwargs: Any) -> Args:
+        """The same call with these keyword arguments added (or replaced)."""
+        return Args(*self.args, **{**self.kwargs, **kwargs})
+
     def __repr__(self) -> str:
         return _format(self.args, self.kwargs)
 
@@ -340,6 +344,19 @@ def lookahead(
     return gdtx.lookahead(inner, sync_period, slow_step_size, reset_state)
 
 
+def optax_lookahead(
+    learning_rate: Any,
+    sync_period: int = 5,
+    slow_step_size: Any = 0.5,
+    reset_state: bool = False,
+    fast: str = "adam",
+) -> Any:
+    """:func:`lookahead` built from Optax's transformations (which take
+    ``optax.LookaheadParams``)."""
+    inner = optax.adam(learning_rate) if fast == "adam" else optax.sgd(learning_rate, 0.9)
+    return optax.lookahead(inner, sync_period, slow_step_size, reset_state)
+
+
 def sam(
     learning_rate: Any,
     rho: Any,
@@ -347,17 +364,19 @@ def sam(
     reset_state: bool = True,
     outer: str = "sgd",
     adv_momentum: Any = None,
+    opaque_mode: bool = False,
     lib: Any = gdtx,
 ) -> Any:
     """SAM with outer ``sgd(α)`` or ``adam(α)`` and adversarial ``chain(normalize(), sgd(ρ,
     adv_momentum))``, in gdtx (or, with ``lib=optax``, Optax's contrib). The learning rate
     comes first, as in every builder: the first step is the adversarial one (ρ's), so α
-    takes effect from the second step on."""
+    takes effect from the second step on. ``opaque_mode`` (a whole period per call, from a
+    ``grad_fn``) is tests/test_contrib.py's."""
     opt = lib.sgd(learning_rate) if outer == "sgd" else lib.adam(learning_rate)
     norm = gdtx.normalize() if lib is gdtx else optax.contrib.normalize()
     adv = lib.chain(norm, lib.sgd(rho, adv_momentum))
     sam_fn = gdtx.sam if lib is gdtx else optax.contrib.sam
-    return sam_fn(opt, adv, sync_period, reset_state)
+    return sam_fn(opt, adv, sync_period, reset_state, opaque_mode)
 
 
 def optax_sam(*args: Any, **kwargs: Any) -> Any:
@@ -1243,7 +1262,7 @@ ALGORITHMS_LIST = [
         elementwise=False,
     ),
     # SAM (transparent mode: one step a call) around SGD or Adam; the opaque mode takes a
-    # gradient function, which tests/test_contrib.py gives it.
+    # gradient function, which tests/test_contrib.py gives it (each form, opaque_mode=True).
     Algorithm(
         "sam",
         sam,
@@ -1297,8 +1316,8 @@ ALGORITHMS_LIST = [
         ),
     ),
     # Lookahead around Adam (and SGD with momentum): Optax's lookahead takes LookaheadParams,
-    # which a run on plain parameters cannot feed; tests/test_contrib.py checks it against
-    # Optax on the same gradients.
+    # which a run on plain parameters cannot feed, so no case here has an Optax twin;
+    # tests/test_contrib.py runs each case against optax_fn on the same gradients.
     Algorithm(
         "lookahead",
         lookahead,
@@ -1308,6 +1327,7 @@ ALGORITHMS_LIST = [
             "reset_state": a(0.02, 3, 0.3, reset_state=True),
             "sgd": a(0.01, 4, 0.8, fast="sgd"),
         },
+        optax_fn=optax_lookahead,
         forms=("default", "reset_state"),
         converges=(
             Converge("quadratic", a(0.3), 400),
