@@ -44,13 +44,24 @@ def _mask(mask: Any, key: str) -> bool:
     return bool(mask[key])
 
 
-def run(opt: Any, params: Tree, grads: Sequence[Tree]) -> list[Tree]:
-    """Runs a reference optimizer over ``grads``; returns the parameters after each step."""
+def run(
+    opt: Any,
+    params: Tree,
+    grads: Sequence[Tree],
+    values: Sequence[float] | np.ndarray | None = None,
+) -> list[Tree]:
+    """Runs a reference optimizer over ``grads``; returns the parameters after each step.
+
+    ``values``: the loss of each step, for an optimizer that reads it
+    (``step(params, grads, value)``)."""
+    if values is not None and len(values) != len(grads):
+        raise ValueError(f"{len(values)} values for {len(grads)} steps")
     params = {k: np.array(v, np.float64) for k, v in params.items()}
     opt.init(params)
     path = []
-    for g in grads:
-        params = opt.step(params, {k: np.asarray(v, np.float64) for k, v in g.items()})
+    for t, g in enumerate(grads):
+        extra = () if values is None else (float(values[t]),)
+        params = opt.step(params, {k: np.asarray(v, np.float64) for k, v in g.items()}, *extra)
         path.append(params)
     return path
 
@@ -834,16 +845,20 @@ class Adamax(Optimizer):
     def init_leaf(self, p):
         return {"m": np.zeros_like(p), "u": np.zeros_like(p)}
 
-    def update_leaf(self, key, p, g, s, alpha, t):
-        g = _l2(g, p, self.weight_decay)
+    def direction(self, g, s, t):
+        """m/((1 − β₁ᵗ)u) (or m/((1 − β₁ᵗ)(u + ε))) and the new state."""
         m = self.b1 * s["m"] + (1 - self.b1) * g
         if self.eps_in_max:
             u = np.maximum(self.b2 * s["u"], np.abs(g) + self.eps)
-            step = alpha / (1 - self.b1**t) * m / u
+            d = m / ((1 - self.b1**t) * u)
         else:
             u = np.maximum(self.b2 * s["u"], np.abs(g))
-            step = alpha / (1 - self.b1**t) * m / (u + self.eps)
-        return p - step, {"m": m, "u": u}
+            d = m / ((1 - self.b1**t) * (u + self.eps))
+        return d, {"m": m, "u": u}
+
+    def update_leaf(self, key, p, g, s, alpha, t):
+        d, s = self.direction(_l2(g, p, self.weight_decay), s, t)
+        return p - alpha * d, s
 
 
 class NAdam(Optimizer):
@@ -852,15 +867,22 @@ class NAdam(Optimizer):
     μ_t = β₁(1 − ½·0.96^(tψ)) (ψ = momentum_decay; μ_t = β₁ when ψ is None);
     g ← g + λθ; m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
     m̄ = (1 − μ_t)g/(1 − Π_{i=1}^{t} μ_i) + μ_{t+1}m/(1 − Π_{i=1}^{t+1} μ_i);
-    θ ← θ − α·m̄/(√(v/(1 − β₂ᵗ)) + ε). The EWMA of g uses the constant β₁, as in
+    θ ← θ − α·m̄/(√(v/(1 − β₂ᵗ) + ε_root) + ε). The EWMA of g uses the constant β₁, as in
     PyTorch's documented NAdam.
     """
 
     def __init__(
-        self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, momentum_decay=4e-3, weight_decay=None
+        self,
+        learning_rate,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-8,
+        momentum_decay=4e-3,
+        weight_decay=None,
+        eps_root=0.0,
     ):
         self.learning_rate, self.b1, self.b2, self.eps = learning_rate, b1, b2, eps
-        self.psi, self.weight_decay = momentum_decay, weight_decay
+        self.psi, self.weight_decay, self.eps_root = momentum_decay, weight_decay, eps_root
 
     def init_leaf(self, p):
         return {"m": np.zeros_like(p), "v": np.zeros_like(p)}
@@ -870,14 +892,19 @@ class NAdam(Optimizer):
             return self.b1
         return self.b1 * (1.0 - 0.5 * 0.96 ** (t * self.psi))
 
-    def update_leaf(self, key, p, g, s, alpha, t):
-        g = _l2(g, p, self.weight_decay)
+    def direction(self, g, s, t):
+        """m̄/(√(v/(1 − β₂ᵗ) + ε_root) + ε) and the new state."""
         prod_t = math.prod(self._mu(i) for i in range(1, t + 1))
         mu_t, mu_next = self._mu(t), self._mu(t + 1)
         m = self.b1 * s["m"] + (1 - self.b1) * g
         v = self.b2 * s["v"] + (1 - self.b2) * g * g
         m_bar = (1 - mu_t) * g / (1 - prod_t) + mu_next * m / (1 - prod_t * mu_next)
-        return p - alpha * m_bar / (np.sqrt(v / (1 - self.b2**t)) + self.eps), {"m": m, "v": v}
+        d = m_bar / (np.sqrt(v / (1 - self.b2**t) + self.eps_root) + self.eps)
+        return d, {"m": m, "v": v}
+
+    def update_leaf(self, key, p, g, s, alpha, t):
+        d, s = self.direction(_l2(g, p, self.weight_decay), s, t)
+        return p - alpha * d, s
 
 
 class LARS(Optimizer):

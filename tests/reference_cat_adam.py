@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from reference import Optimizer, _l2, _mask, _rate
+from reference import Adamax, NAdam, Optimizer, _l2, _mask, _rate
 
 
 class RAdam(Optimizer):
@@ -78,11 +78,9 @@ class RAdam(Optimizer):
         return p - alpha * d, {"m": m, "v": v}
 
 
-class NAdamW(Optimizer):
-    """NAdamW: NAdam (Dozat, 2016) with AdamW's decoupled decay (Loshchilov & Hutter, 2019).
-
-    μ_t = β₁(1 − ½·0.96^(tψ)) (μ_t = β₁ when ψ is None); m ← β₁m + (1 − β₁)g;
-    v ← β₂v + (1 − β₂)g²; n = (1 − μ_t)g/(1 − Π_{i≤t} μ_i) + μ_{t+1}m/(1 − Π_{i≤t+1} μ_i);
+class NAdamW(NAdam):
+    """NAdamW: NAdam (Dozat, 2016; :class:`reference.NAdam`'s direction n, ε_root inside
+    the root) with AdamW's decoupled decay (Loshchilov & Hutter, 2019):
     θ ← θ − α(n/(√(v/(1 − β₂ᵗ) + ε_root) + ε) + λθ), λ on the leaves ``mask`` selects.
     """
 
@@ -97,36 +95,19 @@ class NAdamW(Optimizer):
         mask=None,
         momentum_decay=4e-3,
     ):
-        self.learning_rate, self.b1, self.b2 = learning_rate, b1, b2
-        self.eps, self.eps_root, self.weight_decay = eps, eps_root, weight_decay
-        self.mask, self.psi = mask, momentum_decay
+        super().__init__(learning_rate, b1, b2, eps, momentum_decay, eps_root=eps_root)
+        self.decoupled, self.mask = weight_decay, mask
 
-    def init_leaf(self, p):
-        return {"m": np.zeros_like(p), "v": np.zeros_like(p)}
-
-    def _mu(self, t):
-        if self.psi is None:
-            return self.b1
-        return self.b1 * (1.0 - 0.5 * 0.96 ** (t * self.psi))
-
-    def update_leaf(self, key, p, g, state, alpha, t):
-        s = state
-        prod_t = math.prod(self._mu(i) for i in range(1, t + 1))
-        mu_t, mu_next = self._mu(t), self._mu(t + 1)
-        m = self.b1 * s["m"] + (1 - self.b1) * g
-        v = self.b2 * s["v"] + (1 - self.b2) * g * g
-        n = (1 - mu_t) * g / (1 - prod_t) + mu_next * m / (1 - prod_t * mu_next)
-        d = n / (np.sqrt(v / (1 - self.b2**t) + self.eps_root) + self.eps)
-        lam = self.weight_decay if _mask(self.mask, key) else 0.0
-        return p - alpha * (d + lam * p), {"m": m, "v": v}
+    def update_leaf(self, key, p, g, s, alpha, t):
+        d, s = self.direction(g, s, t)
+        lam = self.decoupled if _mask(self.mask, key) else 0.0
+        return p - alpha * (d + lam * p), s
 
 
-class AdamaxW(Optimizer):
-    """AdamaxW: Adamax (Kingma & Ba, 2015, §7.1) with AdamW's decoupled decay.
-
-    m ← β₁m + (1 − β₁)g; u ← max(β₂u, |g| + ε); θ ← θ − α(m/((1 − β₁ᵗ)u) + λθ) (with
-    ``eps_in_max=False``: u ← max(β₂u, |g|), denominator (1 − β₁ᵗ)(u + ε)), λ on the
-    leaves ``mask`` selects.
+class AdamaxW(Adamax):
+    """AdamaxW: Adamax (Kingma & Ba, 2015, §7.1; :class:`reference.Adamax`'s direction
+    m/((1 − β₁ᵗ)u), or m/((1 − β₁ᵗ)(u + ε)) with ``eps_in_max=False``) with AdamW's
+    decoupled decay: θ ← θ − α(m/((1 − β₁ᵗ)u) + λθ), λ on the leaves ``mask`` selects.
     """
 
     def __init__(
@@ -139,23 +120,13 @@ class AdamaxW(Optimizer):
         mask=None,
         eps_in_max=True,
     ):
-        self.learning_rate, self.b1, self.b2, self.eps = learning_rate, b1, b2, eps
-        self.weight_decay, self.mask, self.eps_in_max = weight_decay, mask, eps_in_max
+        super().__init__(learning_rate, b1, b2, eps, eps_in_max)
+        self.decoupled, self.mask = weight_decay, mask
 
-    def init_leaf(self, p):
-        return {"m": np.zeros_like(p), "u": np.zeros_like(p)}
-
-    def update_leaf(self, key, p, g, state, alpha, t):
-        s = state
-        m = self.b1 * s["m"] + (1 - self.b1) * g
-        if self.eps_in_max:
-            u = np.maximum(self.b2 * s["u"], np.abs(g) + self.eps)
-            d = m / ((1 - self.b1**t) * u)
-        else:
-            u = np.maximum(self.b2 * s["u"], np.abs(g))
-            d = m / ((1 - self.b1**t) * (u + self.eps))
-        lam = self.weight_decay if _mask(self.mask, key) else 0.0
-        return p - alpha * (d + lam * p), {"m": m, "u": u}
+    def update_leaf(self, key, p, g, s, alpha, t):
+        d, s = self.direction(g, s, t)
+        lam = self.decoupled if _mask(self.mask, key) else 0.0
+        return p - alpha * (d + lam * p), s
 
 
 class AdaBelief(Optimizer):

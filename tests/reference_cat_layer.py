@@ -5,11 +5,7 @@ tests/reference.py writes the others (its conventions hold here)."""
 from __future__ import annotations
 
 import numpy as np
-from reference import Optimizer, _mask
-
-
-def _norm(x: np.ndarray) -> float:
-    return float(np.sqrt(np.sum(x * x)))
+from reference import Optimizer, _mask, trust_ratio
 
 
 class LAMB(Optimizer):
@@ -44,8 +40,7 @@ class LAMB(Optimizer):
         v = self.b2 * state["v"] + (1 - self.b2) * g * g
         r = (m / (1 - self.b1**t)) / (np.sqrt(v / (1 - self.b2**t) + self.eps_root) + self.eps)
         u = r + (self.weight_decay if _mask(self.mask, key) else 0.0) * p
-        p_norm, u_norm = _norm(p), _norm(u)
-        ratio = p_norm / u_norm if p_norm > 0 and u_norm > 0 else 1.0
+        ratio = trust_ratio(u, p, coefficient=1.0, eps=0.0)  # ‖θ‖/‖u‖, 1 where a norm is 0
         return p - alpha * ratio * u, {"m": m, "v": v}
 
 
@@ -76,7 +71,7 @@ class NovoGrad(Optimizer):
 
     def update_leaf(self, key, p, g, state, alpha, t):
         g = self.sign * g
-        sq = _norm(g) ** 2
+        sq = float(np.sum(g * g))  # ‖g‖²
         v = sq if t == 1 else self.b2 * state["v"] + (1 - self.b2) * sq
         m = self.b1 * state["m"] + g / (np.sqrt(v + self.eps_root) + self.eps)
         m = m + self.weight_decay * p
@@ -139,8 +134,7 @@ class Fromage(Optimizer):
 
     def update_leaf(self, key, p, g, state, alpha, t):
         g = self.sign * g
-        p_norm, g_norm = _norm(p), _norm(g)
-        ratio = p_norm / g_norm if p_norm > self.min_norm and g_norm > self.min_norm else 1.0
+        ratio = trust_ratio(g, p, coefficient=1.0, eps=0.0, min_norm=self.min_norm)  # ‖θ‖/‖g‖
         return (p - alpha * ratio * g) / np.sqrt(1 + alpha**2), state
 
 

@@ -14,6 +14,9 @@ Every test module that loops over algorithms draws its cases from :data:`ALGORIT
 - test_protocol.py, test_reliability.py, test_sharding.py (sharding_check.py) and
   test_packing.py: each of ``forms``, the configurations whose states differ.
 
+An algorithm whose ``update`` reads the loss (``needs_value``) runs through the same
+tables, given :data:`VALUES` step by step (the convergence runs: f(x)).
+
 A new algorithm is one :class:`Algorithm` entry here plus its reference class in
 tests/reference.py. Arguments are written once (:class:`Args`) and built for gdtx, the
 reference and Optax alike; a schedule is written ``S.name(...)`` and built from the same
@@ -115,6 +118,10 @@ class Args:
     def with_learning_rate(self, lr: Any) -> Args:
         """The same call with the first argument (the learning rate) replaced."""
         return Args(lr, *self.args[1:], **self.kwargs)
+
+    def with_kwargs(self, **kwargs: Any) -> Args:
+        """The same call with these keyword arguments added (or replaced)."""
+        return Args(*self.args, **{**self.kwargs, **kwargs})
 
     def __repr__(self) -> str:
         return _format(self.args, self.kwargs)
@@ -232,6 +239,11 @@ class Algorithm:
         loop: the Optax training loop this algorithm drops into (test_aliases.py).
         maximize: a torch configuration with ``maximize=True`` and the gdtx arguments
             that reproduce it, run live (test_dropin.py).
+        needs_value: ``update`` needs the loss, ``update(grads, state, params,
+            value=f)``, at every step. The shared runs give :data:`VALUES` (step by step
+            with :data:`GRADS`; :meth:`values` says which runs need them), the float64
+            reference as float64 numbers, and the convergence runs the problem's f(x). A
+            module that cannot give a value skips these entries by this field.
     """
 
     name: str
@@ -250,6 +262,7 @@ class Algorithm:
     elementwise: bool = True
     loop: Loop | None = None
     maximize: Torch | None = None
+    needs_value: bool = False
 
     def args(self, key: str) -> Args:
         return self.default if key == "default" else self.variants[key]
@@ -284,6 +297,11 @@ class Algorithm:
 
     def describe(self, key: str) -> str:
         return f"{self.build.__name__}({self.args(key)!r})"
+
+    def values(self, steps: int | None = None) -> np.ndarray | None:
+        """The losses a run of ``steps`` steps (default :data:`STEPS`) gives ``update``
+        (the first of :data:`VALUES`), or ``None`` if the algorithm reads none."""
+        return VALUES[: STEPS if steps is None else steps] if self.needs_value else None
 
 
 def _optax_sm3(*txs: Any) -> Any:
@@ -326,6 +344,19 @@ def lookahead(
     return gdtx.lookahead(inner, sync_period, slow_step_size, reset_state)
 
 
+def optax_lookahead(
+    learning_rate: Any,
+    sync_period: int = 5,
+    slow_step_size: Any = 0.5,
+    reset_state: bool = False,
+    fast: str = "adam",
+) -> Any:
+    """:func:`lookahead` built from Optax's transformations (which take
+    ``optax.LookaheadParams``)."""
+    inner = optax.adam(learning_rate) if fast == "adam" else optax.sgd(learning_rate, 0.9)
+    return optax.lookahead(inner, sync_period, slow_step_size, reset_state)
+
+
 def sam(
     learning_rate: Any,
     rho: Any,
@@ -333,17 +364,19 @@ def sam(
     reset_state: bool = True,
     outer: str = "sgd",
     adv_momentum: Any = None,
+    opaque_mode: bool = False,
     lib: Any = gdtx,
 ) -> Any:
     """SAM with outer ``sgd(α)`` or ``adam(α)`` and adversarial ``chain(normalize(), sgd(ρ,
     adv_momentum))``, in gdtx (or, with ``lib=optax``, Optax's contrib). The learning rate
     comes first, as in every builder: the first step is the adversarial one (ρ's), so α
-    takes effect from the second step on."""
+    takes effect from the second step on. ``opaque_mode`` (a whole period per call, from a
+    ``grad_fn``) is tests/test_contrib.py's."""
     opt = lib.sgd(learning_rate) if outer == "sgd" else lib.adam(learning_rate)
     norm = gdtx.normalize() if lib is gdtx else optax.contrib.normalize()
     adv = lib.chain(norm, lib.sgd(rho, adv_momentum))
     sam_fn = gdtx.sam if lib is gdtx else optax.contrib.sam
-    return sam_fn(opt, adv, sync_period, reset_state)
+    return sam_fn(opt, adv, sync_period, reset_state, opaque_mode)
 
 
 def optax_sam(*args: Any, **kwargs: Any) -> Any:
@@ -1229,7 +1262,7 @@ ALGORITHMS_LIST = [
         elementwise=False,
     ),
     # SAM (transparent mode: one step a call) around SGD or Adam; the opaque mode takes a
-    # gradient function, which tests/test_contrib.py gives it.
+    # gradient function, which tests/test_contrib.py gives it (each form, opaque_mode=True).
     Algorithm(
         "sam",
         sam,
@@ -1283,8 +1316,8 @@ ALGORITHMS_LIST = [
         ),
     ),
     # Lookahead around Adam (and SGD with momentum): Optax's lookahead takes LookaheadParams,
-    # which a run on plain parameters cannot feed; tests/test_contrib.py checks it against
-    # Optax on the same gradients.
+    # which a run on plain parameters cannot feed, so no case here has an Optax twin;
+    # tests/test_contrib.py runs each case against optax_fn on the same gradients.
     Algorithm(
         "lookahead",
         lookahead,
@@ -1294,6 +1327,7 @@ ALGORITHMS_LIST = [
             "reset_state": a(0.02, 3, 0.3, reset_state=True),
             "sgd": a(0.01, 4, 0.8, fast="sgd"),
         },
+        optax_fn=optax_lookahead,
         forms=("default", "reset_state"),
         converges=(
             Converge("quadratic", a(0.3), 400),
@@ -1448,12 +1482,6 @@ ALGORITHMS_LIST = [
             ),
         ),
     ),
-]
-
-
-VALUE_ALGORITHMS = [
-    # update(..., value=loss) at every step: the shared trajectories feed gradients only, so
-    # these are not in ALGORITHMS_LIST's tables; tests/test_cat_simple.py runs them.
     Algorithm(
         "polyak_sgd",
         gdtx.polyak_sgd,
@@ -1470,11 +1498,12 @@ VALUE_ALGORITHMS = [
         forms=("default",),
         converges=(Converge("quadratic", a(), 100), Converge("rosenbrock", a(), 5000)),
         elementwise=False,
+        needs_value=True,
     ),
 ]
-"""Algorithms whose ``update`` needs more than the gradients."""
 
-ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in [*ALGORITHMS_LIST, *VALUE_ALGORITHMS]}
+
+ALGORITHMS: dict[str, Algorithm] = {alg.name: alg for alg in ALGORITHMS_LIST}
 """Name → algorithm."""
 
 # ---------------------------------------------------------------------------------------
@@ -1543,13 +1572,16 @@ def converge_cases() -> dict[str, tuple[Algorithm, Converge]]:
 STEPS = 120
 GRADS = gradient_sequence(11, STEPS)
 PARAMS = {k: v.astype(np.float32).astype(np.float64) for k, v in random_tree(12).items()}
+VALUES = np.random.default_rng(13).uniform(0.2, 2.5, STEPS).astype(np.float32).astype(np.float64)
+"""The losses given with :data:`GRADS` to the algorithms that read one (``needs_value``):
+float32 numbers, so that float32, float64 and the reference see the same values."""
 
 
 @functools.cache
 def gdtx_path(case_id: str) -> dict[str, np.ndarray]:
     """The case's parameters after each step, float32, ``{leaf: (STEPS, …)}``."""
     alg, key = cases()[case_id]
-    path, _ = trajectory(alg.make(key), to_f32(PARAMS), None, GRADS)
+    path, _ = trajectory(alg.make(key), to_f32(PARAMS), None, GRADS, values=alg.values())
     return path
 
 
@@ -1557,4 +1589,4 @@ def gdtx_path(case_id: str) -> dict[str, np.ndarray]:
 def reference_path(case_id: str) -> dict[str, np.ndarray]:
     """The case's float64 reference trajectory, ``{leaf: (STEPS, …)}``."""
     alg, key = cases()[case_id]
-    return stack_trees(ref.run(alg.make_reference(key), PARAMS, GRADS))
+    return stack_trees(ref.run(alg.make_reference(key), PARAMS, GRADS, alg.values()))

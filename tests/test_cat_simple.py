@@ -1,5 +1,6 @@
 """What the registry's shared tests cannot reach for the simple algorithms of
-tests/reference_cat_simple.py: noisy_sgd in other dtypes."""
+tests/reference_cat_simple.py: noisy_sgd in other dtypes, Optax's late rprop, asgd's averaged
+parameters, polyak_sgd without a loss."""
 
 from __future__ import annotations
 
@@ -106,119 +107,8 @@ def test_asgd_eval_params_needs_one_average():
 
 
 # ---------------------------------------------------------------------------------------
-# polyak_sgd: update(..., value=loss) at every step
-
-POLYAK = registry.ALGORITHMS["polyak_sgd"]
-VALUES = np.random.default_rng(13).uniform(0.2, 2.5, registry.STEPS).astype(np.float32)
-"""The losses given with the registry's gradients (float32 numbers, exact in float64)."""
-
-
-@jax.jit
-def _polyak_scan(opt, params, grads, values, pk):
-    """The whole run as one scan, ``value=`` given at every step (packed with ``pk``)."""
-    if pk is not None:
-        params = pk.pack(params)
-
-    def body(carry, x):
-        params, state = carry
-        g, value = x
-        updates, state = opt.update(g if pk is None else pk.pack(g), state, params, value=value)
-        params = gdtx.apply_updates(params, updates)
-        return (params, state), params if pk is None else pk.unpack(params)
-
-    return jax.lax.scan(body, (params, opt.init(params)), (grads, values))[1]
-
-
-def _stacked_grads(dtype=jnp.float32):
-    return {
-        k: jnp.asarray(np.stack([g[k] for g in registry.GRADS]), dtype) for k in registry.PARAMS
-    }
-
-
-def _polyak_reference(key):
-    reference = POLYAK.make_reference(key)
-    params = {k: np.array(v, np.float64) for k, v in registry.PARAMS.items()}
-    reference.init(params)
-    path = []
-    for g, value in zip(registry.GRADS, VALUES, strict=True):
-        params = reference.step(params, g, float(value))
-        path.append(params)
-    return {k: np.stack([p[k] for p in path]) for k in params}
-
-
-@pytest.mark.parametrize("key", POLYAK.case_keys())
-def test_polyak_sgd_matches_the_reference(key):
-    """Every case, float32 per leaf and packed, against the float64 reference (120 steps)."""
-    opt = POLYAK.make(key)
-    want = _polyak_reference(key)
-    params = to_f32(registry.PARAMS)
-    got = _polyak_scan(opt, params, _stacked_grads(), jnp.asarray(VALUES), None)
-    assert_trees_close(got, want, rtol=1e-5, what=POLYAK.case_id(key))
-    packed = _polyak_scan(opt, params, _stacked_grads(), VALUES, gdtx.packing(params, opt))
-    assert_trees_close(packed, want, rtol=1e-5, what=f"{POLYAK.case_id(key)} packed")
-    for k, traj in want.items():
-        assert np.max(np.abs(traj - registry.PARAMS[k])) >= 0.02, k
-
-
-@pytest.mark.parametrize("key", list(POLYAK.optax))
-def test_polyak_sgd_matches_optax(key):
-    params = to_f32(registry.PARAMS)
-    got = _polyak_scan(POLYAK.make(key), params, _stacked_grads(), VALUES, None)
-    with jax.numpy_dtype_promotion("standard"):  # Optax is not strict-promotion clean
-        tx = POLYAK.make_optax(key)
-
-        def body(carry, x):
-            params, state = carry
-            updates, state = tx.update(x[0], state, params, value=x[1])
-            params = optax.apply_updates(params, updates)
-            return (params, state), params
-
-        run = jax.jit(lambda p, gs, vs: jax.lax.scan(body, (p, tx.init(p)), (gs, vs))[1])
-        want = run(params, _stacked_grads(), jnp.asarray(VALUES))
-    assert_trees_close(got, want, rtol=1e-5, what=f"{POLYAK.case_id(key)} against Optax")
-
-
-def test_polyak_sgd_in_float64_and_bfloat16():
-    """float64 meets the reference at 1e-10; bfloat16 parameters keep their dtype."""
-    want = _polyak_reference("default")
-    with jax.enable_x64(True):
-        params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), registry.PARAMS)
-        got = _polyak_scan(POLYAK.make(), params, _stacked_grads(jnp.float64), VALUES, None)
-        for k in want:
-            np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
-    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.bfloat16), registry.PARAMS)
-    low = _polyak_scan(POLYAK.make(), params, _stacked_grads(jnp.bfloat16), VALUES, None)
-    for k in want:
-        assert low[k].dtype == jnp.bfloat16 and bool(jnp.all(jnp.isfinite(low[k])))
-
-
-def test_polyak_sgd_converges_with_the_loss_as_value():
-    """The registry's ``converges`` runs, each given f(x) as its value."""
-    problems = {
-        "quadratic": (lambda x: 0.1 * x[0] ** 2 + 2.0 * x[1] ** 2, (-5.0, -2.0), 1e-3 * 10.5),
-        "rosenbrock": (
-            lambda x: (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2,
-            (-1.5, 2.0),
-            1e-2,
-        ),
-    }
-    for run in POLYAK.converges:
-        f, start, tol = problems[run.problem]
-        opt = POLYAK.make(args=run.args)
-
-        def body(_, carry, f=f, opt=opt):
-            x, state = carry
-            value, grads = jax.value_and_grad(f)(x)
-            updates, state = opt.update(grads, state, x, value=value)
-            return gdtx.apply_updates(x, updates), state
-
-        x0 = jnp.array(start)
-        x = jax.jit(
-            lambda x0, opt=opt, body=body, n=run.steps: jax.lax.fori_loop(
-                0, n, body, (x0, opt.init(x0))
-            )[0]
-        )(x0)
-        assert float(f(x)) < tol, (run.problem, np.asarray(x))
+# polyak_sgd: the registry's modules run it with a loss at every step (needs_value); here,
+# the error without one
 
 
 def test_polyak_sgd_needs_the_value():

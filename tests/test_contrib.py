@@ -22,42 +22,32 @@ import gdtx
 # Schedule-Free: x = (y − (1 − β₁)z)/β₁
 
 
-SF_CASES = {
-    "sgd": (
-        lambda: gdtx.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.05),
-        lambda: refc.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.05),
-        lambda: optax.contrib.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.05),
-    ),
-    "adamw": (
-        lambda: gdtx.schedule_free_adamw(0.02, warmup_steps=15, b1=0.95, weight_decay=0.1),
-        lambda: refc.schedule_free_adamw(0.02, warmup_steps=15, b1=0.95, weight_decay=0.1),
-        lambda: optax.contrib.schedule_free_adamw(0.02, warmup_steps=15, b1=0.95, weight_decay=0.1),
-    ),
-}
+SF_CASES = {"sgd": "schedule_free_sgd_warmup_decay", "adamw": "schedule_free_adamw_nondefault"}
+"""The registry's case of each schedule-free algorithm with warm-up and weight decay."""
 
 
 @pytest.mark.parametrize("name", sorted(SF_CASES))
 def test_schedule_free_eval_params_match_reference_and_optax(name):
-    ours, reference, theirs = SF_CASES[name]
+    """x, which the registry's runs (of y) do not see, against the reference's and Optax's
+    after 60 steps."""
+    alg, key = registry.cases()[SF_CASES[name]]
     grads = GRADS[:60]
-    path, state = run_gdtx(ours(), PARAMS, grads)
+    path, state = run_gdtx(alg.make(key), PARAMS, grads)
     x = gdtx.schedule_free_eval_params(state, path[-1])
 
-    ref = reference()
-    ref_params = {k: np.array(v) for k, v in PARAMS.items()}
-    ref.init(ref_params)
-    for g in grads:
-        ref_params = ref.step(ref_params, g)
+    ref = alg.make_reference(key)
+    ref_base.run(ref, PARAMS, grads)
     want = {k: s["x"] for k, s in ref.state.items()}
     assert_trees_close(x, want, rtol=1e-5, what=f"{name} x vs reference")
     assert max(float(np.max(np.abs(want[k] - path[-1][k]))) for k in want) > 1e-3  # x ≠ y
 
     with jax.numpy_dtype_promotion("standard"):
-        tx = theirs()
+        tx = alg.make_optax(key)
         params = to_f32(PARAMS)
         opt_state = tx.init(params)
+        update = jax.jit(tx.update)
         for g in grads:
-            updates, opt_state = tx.update(to_f32(g), opt_state, params)
+            updates, opt_state = update(to_f32(g), opt_state, params)
             params = optax.apply_updates(params, updates)
         x_optax = optax.contrib.schedule_free_eval_params(opt_state, params)
     assert_trees_close(x, x_optax, rtol=1e-5, what=f"{name} x vs Optax")
@@ -79,27 +69,29 @@ def test_schedule_free_needs_params():
 # Lookahead: Optax's form (LookaheadParams) against optax.lookahead, both weights
 
 
-LOOKAHEAD_CASES = {
-    "adam": (lambda: gdtx.adam(0.02), lambda: optax.adam(0.02), 3, 0.4, False),
-    "adam_reset": (lambda: gdtx.adam(0.02), lambda: optax.adam(0.02), 4, 0.6, True),
-    "sgd_momentum": (lambda: gdtx.sgd(0.01, 0.9), lambda: optax.sgd(0.01, 0.9), 5, 0.5, False),
-}
+# Here because a run of gradients on plain parameters cannot drive Optax's lookahead; the
+# cases are the registry's.
+LOOKAHEAD = registry.ALGORITHMS["lookahead"]
 
 
-@pytest.mark.parametrize("name", sorted(LOOKAHEAD_CASES))
-def test_lookahead_with_lookahead_params_matches_optax(name):
-    ours, theirs, k, alpha, reset = LOOKAHEAD_CASES[name]
-    opt = gdtx.lookahead(ours(), k, alpha, reset_state=reset)
+@pytest.mark.parametrize("key", LOOKAHEAD.case_keys())
+def test_lookahead_with_lookahead_params_matches_optax(key):
+    """Each of the registry's cases, on LookaheadParams and on plain parameters, against
+    Optax's lookahead (``optax_fn``: the registry's runs cannot feed it LookaheadParams)."""
+    name = LOOKAHEAD.case_id(key)
+    opt = LOOKAHEAD.make(key)
     params = gdtx.LookaheadParams.init_synced(to_f32(PARAMS))
     state = opt.init(params)
     update = jax.jit(opt.update)
     with jax.numpy_dtype_promotion("standard"):
-        tx = optax.lookahead(theirs(), k, alpha, reset_state=reset)
+        optax_fn = LOOKAHEAD.optax_fn
+        assert optax_fn is not None
+        tx = LOOKAHEAD.args(key).call(optax_fn, optax)
         o_params = optax.LookaheadParams.init_synced(to_f32(PARAMS))
         o_state = tx.init(o_params)
         o_update = jax.jit(tx.update)
     # Plain parameters: the fast weights, the slow ones in the state.
-    plain_opt = gdtx.lookahead(ours(), k, alpha, reset_state=reset)
+    plain_opt = LOOKAHEAD.make(key)
     plain = to_f32(PARAMS)
     plain_state = plain_opt.init(plain)
     plain_update = jax.jit(plain_opt.update)
@@ -171,38 +163,39 @@ def _sam_loss(p):
     return sum(jnp.sum(jnp.cos(x) + 0.5 * x**2 * (1 + jnp.sin(x) ** 2)) for x in p.values())
 
 
-SAM_CASES = {  # sync_period, reset_state, outer optimizer and α, adversarial ρ and momentum
-    "k2_sgd": (2, True, "sgd", 0.05, 0.05, None),
-    "k3_adam_momentum_no_reset": (3, False, "adam", 0.02, 0.1, 0.9),
-}
+# Here because the opaque mode needs a gradient function, not a gradient sequence; the
+# cases are the registry's forms, with opaque_mode=True.
+SAM = registry.ALGORITHMS["sam"]
 
 
-@pytest.mark.parametrize("name", sorted(SAM_CASES))
-def test_sam_opaque_mode_matches_reference_and_optax(name):
-    """Opaque mode against Optax's opaque mode and against the float64 reference run in
-    transparent form with gradients of the same loss at the points it visits (the opaque
-    call's result is the reference after each whole period)."""
-    k, reset, outer, lr, rho, mom = SAM_CASES[name]
+@pytest.mark.parametrize("key", SAM.forms)
+def test_sam_opaque_mode_matches_reference_and_optax(key):
+    """Each of the registry's forms of SAM in opaque mode against Optax's opaque mode and
+    against the float64 reference run in transparent form with gradients of the same loss
+    at the points it visits (the opaque call's result is the reference after each whole
+    period)."""
+    name = SAM.case_id(key)
+    opaque = SAM.args(key).with_kwargs(opaque_mode=True)
     grad = jax.grad(_sam_loss)
 
     def grad_fn(params, i):
         del i
         return grad(params)
 
-    outer_opt = getattr(gdtx, outer)(lr)
-    opt = gdtx.sam(outer_opt, gdtx.chain(gdtx.normalize(), gdtx.sgd(rho, mom)), k, reset, True)
+    opt = SAM.make(args=opaque)
     params = to_f32(PARAMS)
     state = opt.init(params)
     step = jax.jit(lambda p, s: opt.update(grad(p), s, p, grad_fn=grad_fn))
     with jax.numpy_dtype_promotion("standard"):
-        adv = optax.chain(optax.contrib.normalize(), optax.sgd(rho, mom))
-        tx = optax.contrib.sam(getattr(optax, outer)(lr), adv, k, reset, opaque_mode=True)
+        optax_fn = SAM.optax_fn
+        assert optax_fn is not None
+        tx = opaque.call(optax_fn, optax)
         o_params = to_f32(PARAMS)
         o_state = tx.init(o_params)
         o_step = jax.jit(lambda p, s: tx.update(grad(p), s, p, grad_fn=grad_fn))
 
-    ref = refc.sam(rho, lr, k, reset, outer=outer, adv_momentum=mom)
-    ref_params = {key: np.array(v) for key, v in PARAMS.items()}
+    ref = SAM.make_reference(key)  # transparent: k calls a period
+    ref_params = {k: np.array(v) for k, v in PARAMS.items()}
     ref.init(ref_params)
     jax_grad = jax.jit(grad)
     for _ in range(15):
@@ -211,14 +204,14 @@ def test_sam_opaque_mode_matches_reference_and_optax(name):
         with jax.numpy_dtype_promotion("standard"):
             o_updates, o_state = o_step(o_params, o_state)
             o_params = optax.apply_updates(o_params, o_updates)
-        for _ in range(k):  # the reference in transparent form: k calls per period
+        for _ in range(ref.k):  # the reference in transparent form: k calls per period
             with jax.enable_x64(True):  # float64 gradients at the reference's float64 points
                 g = jax.tree.map(np.asarray, jax_grad(jax.tree.map(jnp.asarray, ref_params)))
             assert all(v.dtype == np.float64 for v in g.values())
             ref_params = ref.step(ref_params, g)
     assert_trees_close(params, ref_params, rtol=1e-5, what=f"{name} vs reference")
     assert_trees_close(params, o_params, rtol=1e-5, what=f"{name} vs Optax")
-    assert max(float(np.max(np.abs(params[key] - PARAMS[key]))) for key in PARAMS) > 1e-2
+    assert max(float(np.max(np.abs(params[k] - PARAMS[k]))) for k in PARAMS) > 1e-2
 
 
 def test_sam_opaque_mode_needs_grad_fn():
@@ -230,7 +223,8 @@ def test_sam_opaque_mode_needs_grad_fn():
 def test_sam_with_sync_period_one_is_its_outer_optimizer():
     """Every step an outer step from the current parameters (Optax's transparent mode
     instead returns to the previous step's parameters when k = 1): against the float64
-    reference's Adam, and its SAM with k = 1."""
+    reference's Adam, and its SAM with k = 1. Here, not a registry variant, because it
+    compares SAM with another algorithm's reference, which a case's own cannot."""
     opt = gdtx.sam(gdtx.adam(0.05), gdtx.chain(gdtx.normalize(), gdtx.sgd(0.1)), 1)
     got, _ = run_gdtx(opt, PARAMS, GRADS[:30])
     adam64 = ref_base.run(ref_base.Adam(0.05), PARAMS, GRADS[:30])

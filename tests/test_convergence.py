@@ -1,7 +1,8 @@
 """Every algorithm, jitted, converges on the sources' problems from a fixed start.
 
 The runs are the ``converges`` entries of tests/registry.py: each brings f from its start
-to below the problem's tolerance in its number of steps.
+to below the problem's tolerance in its number of steps. An algorithm that reads the loss
+(``needs_value``) is given f(x) at every step.
 """
 
 from __future__ import annotations
@@ -35,13 +36,16 @@ PROBLEMS = {
 CASES = registry.converge_cases()
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _minimise(f, opt, x0, steps):
-    """``steps`` (a traced count: runs of any length share the program) updates from x0."""
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _minimise(f, opt, x0, steps, needs_value):
+    """``steps`` (a traced count: runs of any length share the program) updates from x0;
+    with ``needs_value``, each given f(x) as ``value=``."""
 
     def body(_, carry):
         x, state = carry
-        updates, state = opt.update(jax.grad(f)(x), state, x)
+        value, grads = jax.value_and_grad(f)(x)
+        extra = {"value": value} if needs_value else {}
+        updates, state = opt.update(grads, state, x, **extra)
         return gdtx.apply_updates(x, updates), state
 
     return jax.lax.fori_loop(0, steps, body, (x0, opt.init(x0)))[0]
@@ -52,5 +56,5 @@ def test_converges(name):
     alg, run = CASES[name]
     f, start, ok = PROBLEMS[run.problem]
     x0 = jnp.array(start)
-    x = _minimise(f, alg.make(args=run.args), x0, jnp.int32(run.steps))
+    x = _minimise(f, alg.make(args=run.args), x0, jnp.int32(run.steps), alg.needs_value)
     assert ok(float(f(x)), float(f(x0))), (name, np.asarray(x))

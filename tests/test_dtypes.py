@@ -18,23 +18,29 @@ def _maker(alg, key):
     return lambda: alg.make(key)
 
 
-# Each form of each algorithm in tests/registry.py, and a chain of clipping blocks.
-ALGORITHMS = {name: (_maker(alg, key), alg.dtypes) for name, (alg, key) in registry.forms().items()}
+# Each form of each algorithm in tests/registry.py, and a chain of clipping blocks: the
+# builder, the dtypes, and whether update reads the loss (registry.Algorithm.needs_value).
+ALGORITHMS = {
+    name: (_maker(alg, key), alg.dtypes, alg.needs_value)
+    for name, (alg, key) in registry.forms().items()
+}
 ALGORITHMS["clipped_sgd"] = (
     lambda: gdtx.chain(gdtx.clip_by_global_norm(1.0), gdtx.clip(0.5), gdtx.sgd(0.1)),
     registry.ALL_DTYPES,
+    False,
 )
 
 
 def _supporting(dtype_name):
-    return sorted(n for n, (_, dtypes) in ALGORITHMS.items() if dtype_name in dtypes)
+    return sorted(n for n, (_, dtypes, _) in ALGORITHMS.items() if dtype_name in dtypes)
 
 
 LOW = {"float16": (jnp.float16, 2e-3), "bfloat16": (jnp.bfloat16, 1.6e-2)}
 
 
-def _step(opt, params, state, grads):
-    updates, state = opt.update(grads, state, params)
+def _step(opt, params, state, grads, value=None):
+    extra = {} if value is None else {"value": value}
+    updates, state = opt.update(grads, state, params, **extra)
     return gdtx.apply_updates(params, updates), updates, state
 
 
@@ -42,12 +48,15 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda x: jnp.asarray(x).astype(dtype), tree)
 
 
-def _run(opt, params, grads):
+def _run(opt, params, grads, needs_value=False):
+    """Jitted steps over ``grads``; the last parameters, updates and state. With
+    ``needs_value``, step t is given the loss ``registry.VALUES[t]`` (float32)."""
     state = opt.init(params)
     step = jax.jit(_step)
     updates = None
-    for g in grads:
-        params, updates, state = step(opt, params, state, g)
+    values = registry.VALUES[: len(grads)] if needs_value else [None] * len(grads)
+    for g, v in zip(grads, values, strict=True):
+        params, updates, state = step(opt, params, state, g, None if v is None else np.float32(v))
     return params, updates, state
 
 
@@ -87,7 +96,7 @@ def test_low_precision_parameters(name):
     """float16 and bfloat16 parameters in one tree: m follows each parameter's dtype, v is
     float32; arithmetic runs in float32, so the first update equals float32's to each
     dtype's rounding."""
-    make, supported = ALGORITHMS[name]
+    make, supported, needs_value = ALGORITHMS[name]
     low = [d for d in sorted(LOW) if d in supported]
     dtype_name = {k: d if len(low) == 2 else low[0] for k, d in MIXED.items()}
     tree = random_tree(0)
@@ -95,16 +104,17 @@ def test_low_precision_parameters(name):
     grads = [
         {k: _cast(v, LOW[dtype_name[k]][0]) for k, v in g.items()} for g in gradient_sequence(1, 10)
     ]
-    out = _run(make(), params, grads)
+    out = _run(make(), params, grads, needs_value)
     # a leaf's state has its parameter's dtype; a scalar of the whole tree (Prodigy's d)
     # is real, float32, as for either dtype alone
     _check_policy_by_leaf(*out, lambda path: LOW[dtype_name[path[0].key] if path else low[0]][0])
 
-    _, first, _ = _run(make(), params, grads[:1])
+    _, first, _ = _run(make(), params, grads[:1], needs_value)
     # float32's first step eagerly: one op at a time, shared by every algorithm, instead of
     # a compilation per form
     opt32, params32 = make(), _cast(params, jnp.float32)
-    first32, _ = opt32.update(_cast(grads[0], jnp.float32), opt32.init(params32), params32)
+    extra = {"value": np.float32(registry.VALUES[0])} if needs_value else {}
+    first32, _ = opt32.update(_cast(grads[0], jnp.float32), opt32.init(params32), params32, **extra)
     for k, tree_name in dtype_name.items():
         a, b = first[k], first32[k]
         scale = float(jnp.max(jnp.abs(b))) or 1.0
@@ -150,7 +160,9 @@ def test_float64_matches_the_float64_reference_closely(name):
     with jax.enable_x64(True):
         params = _cast(registry.PARAMS, jnp.float64)
         grads = [_cast(g, jnp.float64) for g in registry.GRADS]
-        path, state = trajectory(opt, params, None, grads)
+        values = alg.values()
+        values = None if values is None else jnp.asarray(values, jnp.float64)
+        path, state = trajectory(opt, params, None, grads, values=values)
         last = jax.tree.map(lambda x: jnp.asarray(x[-1]), path)
         _check_policy(last, last, state, jnp.float64)
     expected = registry.reference_path(name)
@@ -162,17 +174,17 @@ def test_float64_matches_the_float64_reference_closely(name):
 def test_complex64_parameters(name):
     """Complex moments are complex, second moments real (|g|²); a complex run whose imaginary
     parts are zero equals the real run."""
-    make = ALGORITHMS[name][0]
+    make, _, needs_value = ALGORITHMS[name]
     params = _complex_tree(0)
     grads = [_complex_tree(10 + i) for i in range(10)]
-    _check_policy(*_run(make(), params, grads), jnp.complex64)
+    _check_policy(*_run(make(), params, grads, needs_value), jnp.complex64)
 
     real_params = _cast(random_tree(0), jnp.float32)
     real_grads = [_cast(g, jnp.float32) for g in gradient_sequence(3, 10)]
     as_complex, _, _ = _run(
-        make(), _cast(real_params, jnp.complex64), _cast(real_grads, jnp.complex64)
+        make(), _cast(real_params, jnp.complex64), _cast(real_grads, jnp.complex64), needs_value
     )
-    real, _, _ = _run(make(), real_params, real_grads)
+    real, _, _ = _run(make(), real_params, real_grads, needs_value)
     for c, r in zip(jax.tree.leaves(as_complex), jax.tree.leaves(real), strict=True):
         np.testing.assert_allclose(np.real(c), r, rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(np.imag(c), 0.0)

@@ -420,10 +420,23 @@ def test_complex_parameters_are_refused():
 
 
 def test_curvature_condition_can_be_dropped():
-    """curv_rtol=∞ (Optax's note): sufficient decrease alone, a backtracking search."""
-    tx = gdtx.scale_by_zoom_linesearch(10, curv_rtol=float("inf"))
-    f = problems.quadratic
-    x = f.x0()
+    """curv_rtol=∞ (Optax's note) keeps sufficient decrease alone: a backtracking search.
+
+    f(x) = ‖x‖²/32 from x₀ = (1, −2) along u = −∇f(x₀) = −x₀/16: f(x₀ + ηu) =
+    (1 − η/16)²f(x₀) and φ′(η) = (1 − η/16)φ′(0). The first trial, η = 1, decreases f
+    by far more than c₁ asks, but |φ′(1)| = (15/16)|φ′(0)| > c₂|φ′(0)| (c₂ = 0.9) with
+    φ′(1) < 0: the strong Wolfe search grows η to 2, where |φ′(2)| = (7/8)|φ′(0)| passes,
+    after two evaluations; without the curvature condition it takes η = 1 after one. Every
+    number here is exact in float32."""
+
+    def f(x):
+        return jnp.sum(x * x) / 32
+
+    x = jnp.array([1.0, -2.0])
     value, grad = jax.value_and_grad(f)(x)
-    u, _ = tx.update(-grad, tx.init(x), x, value=value, grad=grad, value_fn=f)
-    assert float(f(x + u)) < float(value)
+    for curv_rtol, eta, evaluations in ((0.9, 2.0, 2), (float("inf"), 1.0, 1)):
+        tx = gdtx.scale_by_zoom_linesearch(10, curv_rtol=curv_rtol)
+        u, state = tx.update(-grad, tx.init(x), x, value=value, grad=grad, value_fn=f)
+        np.testing.assert_array_equal(x + u, (1 - eta / 16) * np.array([1.0, -2.0]))
+        assert float(state.inner.learning_rate) == eta, curv_rtol
+        assert int(state.inner.info.num_linesearch_steps) == evaluations, curv_rtol

@@ -37,11 +37,13 @@ from test_vs_reference import BLOCKS, GRADS, PARAMS
 import gdtx
 
 
-def run_packed(opt, params, grads, pk=None):
-    """Runs ``opt`` on packed parameters; returns each step's params as trees (NumPy)."""
+def run_packed(opt, params, grads, pk=None, values=None):
+    """Runs ``opt`` on packed parameters; returns each step's params as trees (NumPy)
+    (``values``: each step's loss, for the algorithms that read one)."""
     params = to_f32(params)
     pk = pk or gdtx.packing(params, opt)
-    return continue_run(opt, params, None, grads, pk)  # packed and initialised under jit
+    # packed and initialised under jit
+    return continue_run(opt, params, None, grads, pk, values=values)
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,9 +111,10 @@ def test_packing_is_a_pytree_of_offsets():
 PACKED_STEPS = 25  # test_vs_reference.py runs the per-leaf path over all 120 steps
 
 
-def _packed_path(opt):
+def _packed_path(opt, values=None):
     params = to_f32(PARAMS)
-    return trajectory(opt, params, None, GRADS[:PACKED_STEPS], gdtx.packing(params, opt))[0]
+    pk = gdtx.packing(params, opt)
+    return trajectory(opt, params, None, GRADS[:PACKED_STEPS], pk, values=values)[0]
 
 
 def _compare_packed(opt, reference, name, rtol=1e-5):
@@ -124,7 +127,8 @@ def test_packed_algorithm_matches_reference(name):
     """Every case of tests/registry.py, packed, against the first steps of its reference."""
     alg, key = registry.cases()[name]
     want = {k: v[:PACKED_STEPS] for k, v in registry.reference_path(name).items()}
-    assert_trees_close(_packed_path(alg.make(key)), want, rtol=1e-5, what=name)
+    got = _packed_path(alg.make(key), alg.values(PACKED_STEPS))
+    assert_trees_close(got, want, rtol=1e-5, what=name)
 
 
 @pytest.mark.parametrize(
@@ -172,14 +176,15 @@ ELEMENTWISE_SAMPLE = ["rmsprop_centered_momentum", "nadam"]
 """Two elementwise forms run here too (Adam runs in the compositions below); every case
 of every algorithm runs packed against its reference above."""
 
-PER_LEAF_CASES = {
+PER_LEAF_FORMS = {
     # the registry's forms whose updates couple the elements of a leaf (per-layer norms),
     # where the packed path reduces by segments, and a sample of elementwise ones
-    **{
-        name: alg.make(key)
-        for name, (alg, key) in registry.forms().items()
-        if not alg.elementwise or name in ELEMENTWISE_SAMPLE
-    },
+    name: (alg, key)
+    for name, (alg, key) in registry.forms().items()
+    if not alg.elementwise or name in ELEMENTWISE_SAMPLE
+}
+PER_LEAF_CASES = {
+    **{name: alg.make(key) for name, (alg, key) in PER_LEAF_FORMS.items()},
     # and variants and compositions
     "adamw_ndim_mask": gdtx.adamw(0.01, weight_decay=0.3, mask=gdtx.ndim_mask()),
     "sgd_nesterov_l2": gdtx.sgd(0.02, momentum=0.9, nesterov=True, weight_decay=0.01),
@@ -214,8 +219,10 @@ def test_packed_equals_per_leaf(name):
     grads = MANY_GRADS
     if name == "apply_if_finite_adam":  # a non-finite step, skipped by both paths
         grads = [*grads[:5], {**grads[5], "embed": np.full((7, 3), np.nan)}, *grads[6:]]
-    tree_path, tree_state = run_gdtx(opt, MANY_PARAMS, grads)
-    packed_path, packed_state = run_packed(opt, MANY_PARAMS, grads)
+    # the loss for the registry's forms that read one (its VALUES, as for every run)
+    values = PER_LEAF_FORMS[name][0].values(len(grads)) if name in PER_LEAF_FORMS else None
+    tree_path, tree_state = run_gdtx(opt, MANY_PARAMS, grads, values=values)
+    packed_path, packed_state = run_packed(opt, MANY_PARAMS, grads, values=values)
     assert_trees_close(stack_trees(packed_path), stack_trees(tree_path), rtol=2e-6, what=name)
     assert int(packed_state.count) == int(tree_state.count)
     moved = max(

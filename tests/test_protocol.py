@@ -34,16 +34,17 @@ def make(name, lr):
 ALGORITHMS = {name: functools.partial(make, name) for name in FORMS}
 
 
-def _step(opt, params, state, grads):
-    updates, state = opt.update(grads, state, params)
+def _step(opt, params, state, grads, value=None):
+    extra = {} if value is None else {"value": value}
+    updates, state = opt.update(grads, state, params, **extra)
     return gdtx.apply_updates(params, updates), state
 
 
 def _fresh_jitted_step():
     """A jitted step with a cache of its own (jit caches are shared per Python function)."""
 
-    def step(opt, params, state, grads):
-        return _step(opt, params, state, grads)
+    def step(opt, params, state, grads, value=None):
+        return _step(opt, params, state, grads, value)
 
     return jax.jit(step)
 
@@ -58,13 +59,14 @@ def test_learning_rate_change_and_second_call_do_not_recompile(name):
     rate acts."""
     params = to_f32(random_tree(0))
     grads = to_f32(random_tree(1))
+    value = jnp.float32(1.5) if FORMS[name][0].needs_value else None  # the loss, if read
     step = _fresh_jitted_step()
     results = []
     for lr in (0.1, 0.01, 0.003):
         opt = ALGORITHMS[name](lr)
         p, s = params, opt.init(params)
         for _ in range(3):
-            p, s = step(opt, p, s, grads)
+            p, s = step(opt, p, s, grads, value)
         results.append(p["w"])
     assert step._cache_size() == 1  # one compilation for three learning rates
     # ... and the learning rate did take effect: different values give different steps.
@@ -72,8 +74,8 @@ def test_learning_rate_change_and_second_call_do_not_recompile(name):
 
     opt = ALGORITHMS[name](0.01)
     state = opt.init(params)
-    p1, s1 = step(opt, params, state, grads)
-    p2, s2 = step(opt, p1, s1, to_f32(random_tree(2)))
+    p1, s1 = step(opt, params, state, grads, value)
+    p2, s2 = step(opt, p1, s1, to_f32(random_tree(2)), value)
     assert step._cache_size() == 1  # the returned state compiles to the same program
     for before, after in ((state, s1), (s1, s2), (params, p2)):
         assert jax.tree.structure(before) == jax.tree.structure(after)
@@ -82,15 +84,32 @@ def test_learning_rate_change_and_second_call_do_not_recompile(name):
 
 
 @pytest.mark.parametrize("name", sorted(FORMS))
-def test_a_second_run_is_bit_identical(name):
-    """The same optimizer, parameters and gradients give the same trajectory bit for bit
-    (against the registry's run, whose compiled program this one shares)."""
+def test_a_run_resumed_from_its_state_is_bit_identical(name):
+    """Stopped halfway and resumed from the parameters and the state it returned, a run
+    goes on bit for bit as the registry's uninterrupted one: the state carries everything
+    the algorithm reads (a count, a buffer or a period kept anywhere else, or restarted,
+    would show). Both halves run in a program of their own (the state given, half the
+    steps), compiled apart from the registry's."""
     alg, key = FORMS[name]
-    again, _ = trajectory(alg.make(key), to_f32(registry.PARAMS), None, registry.GRADS)
-    first = registry.gdtx_path(name)
-    assert set(again) == set(first)
-    for leaf in first:
-        np.testing.assert_array_equal(again[leaf], first[leaf], err_msg=f"{name}: {leaf}")
+    opt, half = alg.make(key), registry.STEPS // 2
+    values = alg.values()
+    params = to_f32(registry.PARAMS)
+    first, state = trajectory(
+        opt,
+        params,
+        opt.init(params),
+        registry.GRADS[:half],
+        values=None if values is None else values[:half],
+    )
+    middle = {k: jnp.asarray(v[-1]) for k, v in first.items()}
+    second, _ = trajectory(
+        opt, middle, state, registry.GRADS[half:], values=None if values is None else values[half:]
+    )
+    whole = registry.gdtx_path(name)
+    assert set(first) == set(whole)
+    for leaf in whole:
+        resumed = np.concatenate([first[leaf], second[leaf]])
+        np.testing.assert_array_equal(resumed, whole[leaf], err_msg=f"{name}: {leaf}")
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
@@ -101,7 +120,9 @@ def test_jit_and_eager_agree(name):
     steps = 8
     alg, key = FORMS[name]
     jitted = registry.gdtx_path(name)
-    eager, _ = run_gdtx(alg.make(key), registry.PARAMS, registry.GRADS[:steps], jit=False)
+    eager, _ = run_gdtx(
+        alg.make(key), registry.PARAMS, registry.GRADS[:steps], jit=False, values=alg.values(steps)
+    )
     # relative to each leaf's largest entry: Muon's Newton-Schulz products mix entries
     want = {k: v[steps - 1] for k, v in jitted.items()}
     assert_trees_close(want, eager[-1], rtol=2e-6, what=name)

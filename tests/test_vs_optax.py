@@ -262,7 +262,7 @@ def test_algorithm_matches_optax(name):
     alg, key = CASES[name]
     with jax.numpy_dtype_promotion("standard"):  # Optax builds under standard promotion
         tx = alg.make_optax(key)
-    want = run_optax(tx, registry.PARAMS, registry.GRADS)
+    want = run_optax(tx, registry.PARAMS, registry.GRADS, alg.values())
     what = f"{name}: {alg.describe(key)}"
     check(registry.gdtx_path(name), want, registry.PARAMS, rtol=alg.optax_rtol, what=what)
 
