@@ -16,10 +16,11 @@ import jax.numpy as jnp
 
 from ._base import Context, Params, State, Transform, Updates, hyper, static
 from ._combine import Chain, as_transform
+from ._layout import Packed
 from ._moments import correction_factor, ewma_step
 from ._noise import draw_like, rademacher
 from ._optim import ScalarOrSchedule, optimizer_chain
-from ._tree import elementwise, v_zeros_like_tree, zeros_like_tree
+from ._tree import elementwise, real_dtype, tree_vdot, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_params, check_positive_int, check_range
 
 
@@ -40,13 +41,15 @@ class HutchinsonDiagHessian(Transform):
 
     The Hessian-vector product is forward-over-reverse differentiation of f, the
     ``obj_fn`` keyword of ``update`` (a function of the parameters, as given to
-    ``update``, returning the scalar loss); the incoming updates are not read. E[out] is
-    the diagonal of ∇²f. Each parameter array draws its signs from its own key, split from
-    the state's key as Optax does, so the same key gives Optax's draws on the same tree;
-    packed parameters get the same signs, laid out in their buffers (``draw_like``). On
-    packed parameters ``obj_fn`` takes the :class:`~gdtx.Packed` value and must read its
-    buffers: ``Packing.unpack`` is a ``jax.custom_vjp``, through which ``jax.jvp`` (the
-    forward half of the product) cannot differentiate.
+    ``update``, returning the scalar loss), as Optax computes it; the incoming updates
+    are not read. E[out] is the diagonal of ∇²f. Each parameter array draws its signs
+    from its own key, split from the state's key as Optax does, so the same key gives
+    Optax's draws on the same tree; packed parameters get the same signs, laid out in
+    their buffers (``draw_like``). On packed parameters ``obj_fn`` takes the
+    :class:`~gdtx.Packed` value (typically ``lambda p: loss(packing.unpack(p))``), and
+    the product is reverse-over-reverse, ∇⟨∇f(θ), u⟩, since ``Packing.unpack`` is a
+    ``jax.custom_vjp``, which forward-mode differentiation cannot enter: the same
+    estimate to float32 rounding.
 
     Attributes:
         random_seed: a PRNG key, or ``None`` for ``jax.random.PRNGKey(0)``.
@@ -80,7 +83,13 @@ class HutchinsonDiagHessian(Transform):
         params = check_params("hutchinson_estimator_diag_hessian", params)
         key, sub = jax.random.split(state.key)
         signs = draw_like(sub, params, rademacher)  # u, one key per parameter array
-        hvp = jax.jvp(jax.grad(obj_fn), (params,), (signs,))[1]  # ∇²f·u
+        if isinstance(params, Packed):
+            # obj_fn may unpack through Packing.unpack, a custom_vjp, which jax.jvp cannot
+            # enter: reverse over reverse, ∇⟨∇f(θ), u⟩ = ∇²f·u (∇²f is symmetric)
+            inner = lambda p: tree_vdot(jax.grad(obj_fn)(p), signs, real_dtype(p))  # noqa: E731
+            hvp = jax.grad(inner)(params)
+        else:
+            hvp = jax.jvp(jax.grad(obj_fn), (params,), (signs,))[1]  # ∇²f·u
         return elementwise(lambda h, u: h * u, hvp, signs), HutchinsonState(key=key)
 
 

@@ -316,21 +316,24 @@ def _all_coupled(p):
     return sum(jnp.sum(x**4 / 4 + jnp.cos(x)) for x in xs) + 0.5 * sum(jnp.sum(x) for x in xs) ** 2
 
 
-def test_hutchinson_on_packed_parameters_draws_the_per_leaf_signs():
+@pytest.mark.parametrize("through", ["buffers", "unpack"])
+def test_hutchinson_on_packed_parameters_draws_the_per_leaf_signs(through):
     """Packed parameters get the signs the tree gets, leaf by leaf (one key per array, over
     runs of equal-size leaves of different shapes): the estimate, unpacked, is the per-leaf
-    one at two steps (the key advances). obj_fn reads the buffers: through Packing.unpack
-    (a custom_vjp) jax.jvp refuses the Hessian-vector product."""
+    one at two steps (the key advances). obj_fn reads the buffers, or the tree through
+    Packing.unpack (a custom_vjp, which the packed path's reverse-over-reverse product
+    differentiates)."""
     rng = np.random.default_rng(3)
     shapes = {"a": (3, 4), "b": (4, 3), "c": (12,), "d": (5,), "e": (2, 2), "f": (3, 4)}
     params = {k: jnp.asarray(rng.normal(size=s), jnp.float32) for k, s in shapes.items()}
     pk = gdtx.packing(params)
     flat = pk.pack(params)
+    packed_fn = _all_coupled if through == "buffers" else lambda p: _all_coupled(pk.unpack(p))
     tx = gdtx.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(5))
     tree_state, packed_state = tx.init(params), tx.init(flat)
     for _ in range(2):
         want, tree_state = tx.update(params, tree_state, params, obj_fn=_all_coupled)
-        got, packed_state = tx.update(flat, packed_state, flat, obj_fn=_all_coupled)
+        got, packed_state = tx.update(flat, packed_state, flat, obj_fn=packed_fn)
         assert isinstance(got, gdtx.Packed)
         assert_trees_close(pk.unpack(got), want, rtol=1e-6, what="packed Hutchinson")
         diag = {k: 3 * x**2 - jnp.cos(x) for k, x in params.items()}
