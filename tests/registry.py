@@ -40,6 +40,7 @@ import reference_cat_contrib as refc
 import reference_cat_layer as ref_layer
 import reference_cat_matrix as ref_matrix
 import reference_cat_simple as refs
+import reference_lbfgs as ref_lbfgs
 from helpers import gradient_sequence, random_tree, stack_trees, to_f32, trajectory
 
 import gdtx
@@ -408,6 +409,20 @@ def sophia(learning_rate: Any, *args: Any, lib: Any = gdtx, **kwargs: Any) -> An
 def optax_sophia(*args: Any, **kwargs: Any) -> Any:
     """:func:`sophia` built from Optax's transformations."""
     return sophia(*args, lib=optax, **kwargs)
+
+
+def lbfgs(*args: Any, weight_decay: float | None = None, lib: Any = gdtx, **kwargs: Any) -> Any:
+    """``lbfgs(*args, **kwargs)`` in gdtx (or, with ``lib=optax``, Optax's), after
+    ``add_decayed_weights(weight_decay)`` when a weight decay λ is given: g ← g + λθ, the
+    gradient of the registry's gradients plus λ‖θ‖²/2, so that the curvature pairs (s, y)
+    see a curvature λ besides the random gradients' differences."""
+    opt = lib.lbfgs(*args, **kwargs)
+    return opt if weight_decay is None else lib.chain(lib.add_decayed_weights(weight_decay), opt)
+
+
+def optax_lbfgs(*args: Any, **kwargs: Any) -> Any:
+    """:func:`lbfgs` built from Optax's transformations."""
+    return lbfgs(*args, lib=optax, **kwargs)
 
 
 ALGORITHMS_LIST = [
@@ -1499,6 +1514,36 @@ ALGORITHMS_LIST = [
         converges=(Converge("quadratic", a(), 100), Converge("rosenbrock", a(), 5000)),
         elementwise=False,
         needs_value=True,
+    ),
+    # L-BFGS without its line search (linesearch=None: θ ← θ − α·H·g), the form that runs
+    # on a gradient sequence; the line searches evaluate an objective: tests/test_lbfgs.py.
+    # The registry's random gradients are no function's gradients, so alone they give
+    # pairs (s, y) of no consistent curvature: ⟨s, y⟩ comes near 0 or below it (such a pair
+    # is kept, as in Optax) and ρ = 1/⟨s, y⟩ amplifies rounding. Measured on the float64
+    # reference, each iterate perturbed by 6e-8 (relative, as float32 rounds it): with the
+    # gradients alone, every α ≤ 1, m ≤ 10 and either γ moved the trajectory by 1e-3 or
+    # more (with γ = ⟨s, y⟩/⟨y, y⟩ the steps also shrink to float32's rounding within ten
+    # steps, and a BFGS update, blind to the size of s, then takes rounding for curvature).
+    # So every case adds L2 first, g ← g + λθ (add_decayed_weights(λ) before lbfgs: y =
+    # Δg + λs), with γ = 1 (scale_init_precond=False): these cases moved it by ≤ 1e-6 and
+    # move at every one of the 120 steps. With γ = ⟨s, y⟩/⟨y, y⟩ no case tried (λ ≤ 20, α ≤
+    # 2) stayed under 4e-6; test_lbfgs.py checks γ and γ₀ = min(1, 1/‖g‖) on objectives.
+    Algorithm(
+        "lbfgs",
+        lbfgs,
+        ref_lbfgs.Lbfgs,
+        # Optax's α = 1 (learning_rate=None) and memory of 10, wrapping from step 11
+        default=a(None, scale_init_precond=False, linesearch=None, weight_decay=2.0),
+        variants={
+            "memory_2": a(
+                0.3, memory_size=2, scale_init_precond=False, linesearch=None, weight_decay=5.0
+            ),
+        },
+        optax_fn=optax_lbfgs,
+        optax={"default": SAME, "memory_2": SAME},
+        dtypes=REAL_DTYPES,
+        converges=(Converge("quadratic", a(1.0, linesearch=None), 20),),
+        elementwise=False,
     ),
 ]
 

@@ -5,8 +5,10 @@ JAX and prints one JSON object with what it measured. Usage:
 ``python tests/sharding_check.py Auto|Explicit`` (the mesh's axis type).
 
 Every parameter has its own shape, so a state leaf with a parameter's shape belongs to
-that parameter and must have its sharding; scalar state (step counters, the plateau
-controller) is not checked.
+that parameter and must have its sharding; a leaf of any other shape that is a
+parameter's shape after a leading axis (L-BFGS's memory of m slots per parameter) has the
+parameter's sharding on the parameter's axes, the leading one replicated. Scalar state
+(step counters, the plateau controller) is not checked.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ import gdtx
 SPECS = {"w": P("data", "model"), "b": P("model"), "r": P(), "c": P(None, "data")}
 SHAPES = {"w": (8, 16), "b": (16,), "r": (3,), "c": (5, 8)}
 WANT_BY_SHAPE: dict[tuple[int, ...], str] = {}
+WANT_STACKED: dict[tuple[int, ...], str] = {}
+"""A parameter's shape → the sharding of a state leaf stacking slots of it (the leading
+axis replicated), for the shapes not in :data:`WANT_BY_SHAPE`."""
 
 
 def canonical(sharding: Any) -> str:
@@ -92,7 +97,8 @@ def check(state: Any, shardings: Any = None) -> dict[str, Any]:
     for (path, leaf), sharding in zip(leaves, found, strict=True):
         if leaf.shape == ():
             continue
-        got, want = canonical(sharding), WANT_BY_SHAPE[leaf.shape]
+        want = WANT_BY_SHAPE.get(leaf.shape) or WANT_STACKED[leaf.shape[1:]]
+        got = canonical(sharding)
         checked += 1
         if got != want:
             bad.append(f"{jax.tree_util.keystr(path)}: {got}, want {want}")
@@ -155,6 +161,10 @@ def main(kind: str) -> None:
             WANT_BY_SHAPE.setdefault(shape[1:], canonical(NamedSharding(mesh, P(cols))))
     WANT_BY_SHAPE.update({SHAPES[k]: canonical(NamedSharding(mesh, SPECS[k])) for k in SHAPES})
     WANT_BY_SHAPE.update(statistics_shardings(mesh))
+    WANT_STACKED.update(
+        {SHAPES[k]: canonical(NamedSharding(mesh, P(None, *SPECS[k]))) for k in SHAPES}
+    )
+    WANT_STACKED[()] = canonical(NamedSharding(mesh, P()))  # a scalar per slot: replicated
     out: dict[str, Any] = {"kind": kind, "devices": len(jax.devices())}
     out["params"] = check(params)
 
