@@ -313,7 +313,9 @@ class Transform(PytreeDataclass):
 
         ``gdtx.packing(params, opt)`` never puts leaves with different keys in one
         buffer. The default combines the keys of the transformations held inside;
-        blocks with masks or groups override it.
+        blocks with masks or groups override it, and so do blocks that reduce along
+        the axes of matrices, with :func:`~gdtx._matrix.shape_keys` (a buffer per
+        matrix shape, so that their reductions read whole buffers).
         """
         keys: list[tuple[Any, ...]] = [() for _ in jax.tree.leaves(params)]
         for child in self.children():

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from ._base import Context, EmptyState, Params, Transform, Updates, hyper, static
 from ._layout import leaf_norms, leaf_rms, scale_leaves
-from ._matrix import map_stacked
+from ._matrix import map_stacked, shape_keys
 from ._tree import abs_sq_leaf, to_compute
 from ._validate import check_params, check_range
 
@@ -51,6 +51,10 @@ class Centralize(Transform):
         Array([[-1.,  0.,  1.],
                [-1.,  0.,  1.]], dtype=float32)
     """
+
+    def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
+        """A buffer per matrix shape (:func:`~gdtx._matrix.shape_keys`)."""
+        return shape_keys(params)
 
     def step(
         self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context
@@ -128,6 +132,10 @@ class AdaptiveGradClip(Transform):
         check_range("adaptive_grad_clip", "eps", self.eps, 0.0)
         if isinstance(self.axis, list):
             object.__setattr__(self, "axis", tuple(self.axis))
+
+    def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
+        """A buffer per matrix shape (:func:`~gdtx._matrix.shape_keys`)."""
+        return shape_keys(params)
 
     def step(
         self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context

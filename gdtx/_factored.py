@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype, hyper, static
-from ._matrix import Shape, map_matrices
+from ._matrix import Shape, map_matrices, shape_keys
 from ._moments import ewma_step
 from ._rms import inverse_root_leaf
 from ._schedules import schedule_or_checked, value_at
@@ -111,13 +111,8 @@ class ScaleByFactoredRms(Transform):
         return len(shape) >= 2 and min(shape[-2:]) >= self.min_dim_size_to_factor
 
     def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
-        """Factored matrices get a buffer per shape: their row and column statistics then
-        reduce a whole buffer, which XLA reads in place (a slice of a larger one it copies
-        first)."""
-        return [
-            ("factored", tuple(jnp.shape(x))) if self.factored(jnp.shape(x)) else ()
-            for x in jax.tree.leaves(params)
-        ]
+        """A buffer per shape of factored matrix (:func:`~gdtx._matrix.shape_keys`)."""
+        return shape_keys(params, self.factored)
 
     def init_state(self, params: Params) -> FactoredState:
         def real(x: Any) -> Any:

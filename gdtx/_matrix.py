@@ -79,6 +79,20 @@ def is_matrix(shape: Shape) -> bool:
     return len(shape) >= 2
 
 
+def shape_keys(params: Any, select: Callable[[Shape], bool] = is_matrix) -> list[tuple[Any, ...]]:
+    """Packing keys (:meth:`gdtx.Transform.packing_keys`) that give the matrices of each
+    shape a buffer of their own: ``("shape", shape)`` for each leaf of two or more
+    dimensions for which ``select(shape)`` holds, ``()`` for the others.
+
+    A block that reduces along a matrix's axes (row and column statistics, per-row
+    norms) declares them: its reductions of a run of equal-shape matrices then read a
+    whole buffer, which XLA's CPU reductions read in place, where a slice of a larger
+    buffer is first copied out. Elementwise work on the buffers is unchanged.
+    """
+    shapes = [tuple(jnp.shape(x)) for x in jax.tree.leaves(params)]
+    return [("shape", s) if is_matrix(s) and select(s) else () for s in shapes]
+
+
 def map_matrices(
     fn: Callable[..., Any],
     *trees: Any,

@@ -273,7 +273,8 @@ def packing(params: Any, opt: Any = None) -> Packing:
 
     Leaves of one dtype are concatenated into one flat buffer. They are split
     further where ``opt`` treats them differently (a ``masked`` selection, a
-    ``partition`` label, an ``add_decayed_weights`` mask), so that every
+    ``partition`` label, an ``add_decayed_weights`` mask, a block that reduces along
+    the axes of matrices: a buffer per matrix shape), so that every
     buffer is uniform for each of ``opt``'s masks, and by placement: leaves
     replicated on different device sets go to different buffers, and a leaf
     partitioned across devices stays in a buffer of its own, in its own shape

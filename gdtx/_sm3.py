@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Context, Params, Transform, Updates, compute_dtype
-from ._matrix import Shape, is_matrix, map_matrices
+from ._matrix import Shape, is_matrix, map_matrices, shape_keys
 from ._rms import inverse_root_leaf
 from ._tree import abs_sq_leaf, zeros
 from ._validate import check_range
@@ -79,6 +79,10 @@ class ScaleBySm3(Transform):
 
     def __post_init__(self) -> None:
         check_range("scale_by_sm3", "eps", self.eps, 0.0)
+
+    def packing_keys(self, params: Params) -> list[tuple[Any, ...]]:
+        """A buffer per shape of covered matrix (:func:`~gdtx._matrix.shape_keys`)."""
+        return shape_keys(params, _covered)
 
     def init_state(self, params: Params) -> Sm3State:
         def real(x: Any) -> Any:

@@ -231,6 +231,29 @@ def test_packed_equals_per_leaf(name):
     assert moved > 1e-3, f"{name}: the parameters barely moved"
 
 
+@pytest.mark.parametrize(
+    ("opt", "reduced"),
+    [
+        (gdtx.adafactor(0.1, min_dim_size_to_factor=3), lambda s: min(s[-2:]) >= 3),
+        (gdtx.sm3(0.1), lambda s: 0 not in s[-2:]),
+        (gdtx.chain(gdtx.centralize(), gdtx.sgd(0.1)), lambda s: len(s) >= 2),
+        (gdtx.chain(gdtx.adaptive_grad_clip(0.1), gdtx.adam(0.1)), lambda s: len(s) >= 2),
+    ],
+    ids=["adafactor", "sm3", "centralize", "adaptive_grad_clip"],
+)
+def test_blocks_reducing_matrix_axes_get_a_buffer_per_matrix_shape(opt, reduced):
+    """Row, column or unit statistics reduce whole buffers: the matrices a block reduces
+    (Adafactor: those it factors; SM3: the non-empty ones) sit in buffers of one shape each,
+    every other leaf in one buffer; an elementwise optimizer keeps one buffer."""
+    want = {s for s in MANY_SHAPES.values() if len(s) >= 2 and reduced(s)}
+    shapes = [set(b.shapes) for b in gdtx.packing(MANY_PARAMS, opt).layout.buffers]
+    own = sorted(next(iter(b)) for b in shapes if b <= want)
+    assert own == sorted(want)  # a buffer each
+    rest = [b for b in shapes if not b <= want]
+    assert len(rest) == 1 and rest[0] == set(MANY_SHAPES.values()) - want
+    assert len(gdtx.packing(MANY_PARAMS, gdtx.adam(0.1)).layout.buffers) == 1
+
+
 CHUNKED_GRADS = {  # every size a multiple of 16: reductions read 16-element chunks
     **{f"w{i}": np.linspace(-3.0, 3.0, 64).reshape(4, 16) * (i + 1) for i in range(3)},
     "stack": np.linspace(0.1, 2.0, 96).reshape(2, 3, 16),
