@@ -87,10 +87,12 @@ def shape_keys(params: Any, select: Callable[[Shape], bool] = is_matrix) -> list
     A block that reduces along a matrix's axes (row and column statistics, per-row
     norms) declares them: its reductions of a run of equal-shape matrices then read a
     whole buffer, which XLA's CPU reductions read in place, where a slice of a larger
-    buffer is first copied out. Elementwise work on the buffers is unchanged.
+    buffer is first copied out (measured on CPU; on any backend each distinct shape
+    adds a buffer, so an elementwise step over the buffers is one kernel per shape).
+    Empty matrices stay with the other leaves.
     """
     shapes = [tuple(jnp.shape(x)) for x in jax.tree.leaves(params)]
-    return [("shape", s) if is_matrix(s) and select(s) else () for s in shapes]
+    return [("shape", s) if is_matrix(s) and 0 not in s and select(s) else () for s in shapes]
 
 
 def map_matrices(

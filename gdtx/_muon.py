@@ -54,8 +54,9 @@ class Orthogonalize(Transform):
             ``torch.optim.Muon`` uses bfloat16).
         ns_method: static: ``"standard"``, or ``"gram"`` to iterate on the r × r Gram
             matrices of wide matrices where that needs fewer products (Dao AI Lab,
-            2026, "Gram Newton-Schulz"; c > 1.5r for five steps, a third fewer at
-            c = 4r). The same iteration: the results agree to rounding.
+            2026, "Gram Newton-Schulz"; c > 1.5r for five steps, a fifth fewer at
+            c = 4r), restarted every two steps. The same iteration: the results agree
+            to rounding.
 
     Example:
         >>> import jax.numpy as jnp, gdtx

@@ -1365,8 +1365,9 @@ ALGORITHMS_LIST = [
                 fan_in_axis=-1,
                 muon_mask=MinNdim(2),
             ),
-            # the Gram form (the stack k's 1 × 3 matrices take it): the same iteration, so
-            # the same references
+            # the Gram form (only the stack k's 1 × 3 matrices take it here, with 1 × 1 Gram
+            # matrices; test_matrix_optim checks it on larger ones): the same iteration,
+            # so the same references
             "adaptive_rms_schedule": a(
                 WARMUP_COSINE,
                 nesterov=False,
