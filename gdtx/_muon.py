@@ -23,6 +23,7 @@ from ._matrix import Shape, map_matrices, map_stacked
 from ._newton_schulz import NS_COEFFS, check_ns_method, newton_schulz, ns_coefficients
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._scale import AddDecayedWeights
+from ._tree import check_real
 from ._validate import check_range
 
 
@@ -83,6 +84,11 @@ class Orthogonalize(Transform):
         if self.ns_dtype is not None:
             object.__setattr__(self, "ns_dtype", jnp.dtype(self.ns_dtype))
         check_ns_method("orthogonalize", self.ns_method)
+
+    def init_state(self, params: Params) -> EmptyState:
+        why = "its Newton–Schulz iteration is written for real matrices"
+        check_real("orthogonalize", params, why)
+        return EmptyState()
 
     def step(
         self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context

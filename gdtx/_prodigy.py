@@ -15,7 +15,15 @@ from ._moments import correction_factor, ewma_step
 from ._optim import ScalarOrSchedule, lr_block, sign
 from ._rms import inverse_root_leaf
 from ._schedules import schedule_or_checked, value_at
-from ._tree import abs_sq, copy_like_tree, elementwise, tree_sum, v_zeros_like_tree, zeros_like_tree
+from ._tree import (
+    abs_sq,
+    check_real,
+    copy_like_tree,
+    elementwise,
+    tree_sum,
+    v_zeros_like_tree,
+    zeros_like_tree,
+)
 from ._validate import check_params, check_range
 
 
@@ -106,6 +114,7 @@ class ScaleByProdigy(Transform):
         check_range(owner, "weight_decay", self.weight_decay, 0.0)
 
     def init_state(self, params: Params) -> ProdigyState:
+        check_real("scale_by_prodigy", params)  # d's estimate is an inner product
         f = jnp.result_type(float)
         x0 = copy_like_tree(params)
         return ProdigyState(

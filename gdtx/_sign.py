@@ -14,7 +14,7 @@ from ._combine import Chain
 from ._moments import Ema
 from ._optim import ScalarOrSchedule, optimizer_chain, sign
 from ._scale import Scale
-from ._tree import elementwise, tree_map_n, v_zeros_like_tree, zeros_like_tree
+from ._tree import check_real, elementwise, tree_map_n, v_zeros_like_tree, zeros_like_tree
 from ._validate import check_range
 
 
@@ -172,6 +172,7 @@ class ScaleByRprop(Transform):
         )
 
     def init_state(self, params: Params) -> RpropState:
+        check_real("scale_by_rprop", params, "it compares the signs of successive gradients")
         step_size = v_zeros_like_tree(params, self.dtype, self.learning_rate)
         return RpropState(step_size=step_size, g_prev=zeros_like_tree(params))
 

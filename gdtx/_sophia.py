@@ -20,7 +20,14 @@ from ._layout import Packed
 from ._moments import correction_factor, ewma_step
 from ._noise import draw_like, rademacher
 from ._optim import ScalarOrSchedule, optimizer_chain
-from ._tree import elementwise, real_dtype, tree_vdot, v_zeros_like_tree, zeros_like_tree
+from ._tree import (
+    check_real,
+    elementwise,
+    real_dtype,
+    tree_vdot,
+    v_zeros_like_tree,
+    zeros_like_tree,
+)
 from ._validate import check_params, check_positive_int, check_range
 
 
@@ -168,6 +175,7 @@ class ScaleBySophia(Transform):
         )
 
     def init_state(self, params: Params) -> SophiaState:
+        check_real("scale_by_sophia", params, "its clipping to [−ρ, ρ] needs an order")
         return SophiaState(
             m=zeros_like_tree(params, self.mu_dtype),
             h=v_zeros_like_tree(params),

@@ -139,13 +139,18 @@ def real_dtype(tree: Any) -> Any:
     return max(dtypes, key=lambda d: d.itemsize, default=jnp.dtype(jnp.float32))
 
 
-def check_real(owner: str, tree: Any) -> None:
-    """Raises ``TypeError`` naming the first complex leaf of ``tree``."""
+def check_real(
+    owner: str,
+    tree: Any,
+    why: str = "an inner product of complex gradients has no single convention",
+) -> None:
+    """Raises ``TypeError`` naming the first complex leaf of ``tree``, and ``why`` the block
+    does not define complex numbers."""
     for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
         if jnp.issubdtype(leaf_dtype(x), jnp.complexfloating):
             raise TypeError(
-                f"{owner}: real parameters only (an inner product of complex gradients has "
-                f"no single convention), got {leaf_dtype(x)} at {jax.tree_util.keystr(path)}."
+                f"{owner}: real parameters only ({why}), got {leaf_dtype(x)} at "
+                f"{jax.tree_util.keystr(path)}."
             )
 
 

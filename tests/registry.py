@@ -245,6 +245,9 @@ class Algorithm:
             with :data:`GRADS`; :meth:`values` says which runs need them), the float64
             reference as float64 numbers, and the convergence runs the problem's f(x). A
             module that cannot give a value skips these entries by this field.
+        refuses_complex: the algorithm does not define complex numbers, and ``init``
+            refuses complex parameters with a ``TypeError`` naming the leaf
+            (test_dtypes.py); complex64 is then not in ``dtypes``.
     """
 
     name: str
@@ -264,6 +267,7 @@ class Algorithm:
     loop: Loop | None = None
     maximize: Torch | None = None
     needs_value: bool = False
+    refuses_complex: bool = False
 
     def args(self, key: str) -> Args:
         return self.default if key == "default" else self.variants[key]
@@ -1189,6 +1193,7 @@ ALGORITHMS_LIST = [
             ),
         },
         dtypes=ALL_DTYPES - {"complex64"},
+        refuses_complex=True,
         converges=(Converge("quadratic", a(0.1), 200), Converge("rosenbrock", a(0.01), 2000)),
         loop=Loop("learning_rate=0.01", agrees=False),  # Optax's one-step lag
         maximize=Torch("Rprop", {"lr": 0.05, "maximize": True}, a(0.05, maximize=True)),
@@ -1272,6 +1277,7 @@ ALGORITHMS_LIST = [
         # β₂ = 0.999 puts its trajectory 2.3e-5 from the float64 reference (gdtx's: 4e-7).
         optax={"b2": SAME, "nondefault": SAME},
         dtypes=ALL_DTYPES - {"complex64"},
+        refuses_complex=True,
         forms=("default",),
         converges=(Converge("quadratic", a(), 400), Converge("rosenbrock", a(0.5), 4000)),
         elementwise=False,
@@ -1324,6 +1330,7 @@ ALGORITHMS_LIST = [
         optax_fn=optax_sophia,
         optax={"default": SAME, "interval_gamma_mask": SAME, "unclipped_schedule": SAME},
         dtypes=ALL_DTYPES - {"complex64"},
+        refuses_complex=True,
         forms=("default", "interval_gamma_mask"),
         converges=(
             Converge("quadratic", a(0.05, gamma=1.0, update_interval=1), 400),
@@ -1433,6 +1440,7 @@ ALGORITHMS_LIST = [
             ),
         },
         dtypes=REAL_DTYPES,
+        refuses_complex=True,
         forms=("default", "torch_style_stacked"),
         elementwise=False,
     ),
@@ -1482,7 +1490,6 @@ ALGORITHMS_LIST = [
                 ),
             ),
         },
-        dtypes=REAL_DTYPES,
         forms=("default", "torch_style"),
         elementwise=False,
         maximize=Torch(
@@ -1543,6 +1550,7 @@ ALGORITHMS_LIST = [
         optax_fn=optax_lbfgs,
         optax={"default": SAME, "memory_2": SAME},
         dtypes=REAL_DTYPES,
+        refuses_complex=True,
         converges=(Converge("quadratic", a(1.0, linesearch=None), 20),),
         elementwise=False,
     ),

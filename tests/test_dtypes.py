@@ -170,6 +170,20 @@ def test_float64_matches_the_float64_reference_closely(name):
         np.testing.assert_allclose(path[key], expected[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.parametrize(
+    "name", [name for name, (alg, _) in registry.forms().items() if alg.refuses_complex]
+)
+def test_complex_parameters_are_refused_where_undefined(name):
+    """An algorithm that does not define complex numbers refuses them at ``init``, naming
+    the leaf, rather than running on them."""
+    alg, key = registry.forms()[name]
+    assert "complex64" not in alg.dtypes
+    with pytest.raises(
+        TypeError, match=r"real parameters only \(.+\), got complex64 at \['[bksw]'\]"
+    ):
+        alg.make(key).init(_complex_tree(0))
+
+
 @pytest.mark.parametrize("name", _supporting("complex64"))
 def test_complex64_parameters(name):
     """Complex moments are complex, second moments real (|g|²); a complex run whose imaginary
