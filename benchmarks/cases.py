@@ -246,9 +246,10 @@ def training_step(opt: Any, params: Any, loss: Callable, packed: bool) -> Steppe
 # ---------------------------------------------------------------------------------------
 # Matrix optimizers (Muon, Adafactor) on a transformer-shaped tree
 
-MATRIX_ALGORITHMS = ("muon", "adafactor")
-MATRIX_TRAFFIC = {"muon": (3, 2), "adafactor": (5, 1)}
-"""Arrays read and written per parameter. Muon: θ, m, g → θ, m, in one pass. Adafactor
+MATRIX_ALGORITHMS = ("muon", "adafactor", "sm3")
+MATRIX_TRAFFIC = {"muon": (3, 2), "adafactor": (5, 1), "sm3": (3, 2)}
+"""Arrays read and written per parameter. Muon: θ, m, g → θ, m, in one pass. SM3 (with
+Optax's momentum): the same, its row and column maxima r + c numbers per matrix. Adafactor
 needs three dependent passes: g and θ for the row and column means of g² and rms(θ); g
 again for rms(U) of the update U = g/√V̂, which needs those means; g and θ a third time
 for θ ← θ − α·max(ε₂, rms(θ))·U/max(1, rms(U)/d), which needs rms(U). Its row and column
@@ -259,10 +260,12 @@ factor none of the smaller ones)."""
 
 
 def matrix_optimizer_of(library: Any, name: str, **options: Any) -> Any:
-    """Muon or Adafactor from gdtx or Optax, with the same arguments (and gdtx's own
+    """Muon, Adafactor or SM3 from gdtx or Optax, with the same arguments (and gdtx's own
     ``options``, e.g. Muon's ``ns_method``)."""
     if name == "muon":
         return library.contrib.muon(LR) if library is optax else library.muon(LR, **options)
+    if name == "sm3":
+        return library.sm3(LR)
     return library.adafactor(LR, min_dim_size_to_factor=MIN_DIM_TO_FACTOR)
 
 
@@ -309,9 +312,12 @@ def matrix_floor(algorithm: str, params: Any) -> Stepper:
 
 def torch_matrix_optimizer(algorithm: str, variant: str, params: Any) -> Stepper | None:
     """torch's Muon (the 2-d leaves; AdamW for the others, as torch's documentation
-    arranges it) or Adafactor, on tensors of the tree's shapes."""
+    arranges it) or Adafactor, on tensors of the tree's shapes; ``None`` for SM3, which
+    torch lacks."""
     import torch
 
+    if algorithm == "sm3":
+        return None
     tensors = [torch.nn.Parameter(torch.randn(*x.shape)) for x in jax.tree.leaves(params)]
     for p in tensors:
         p.grad = torch.randn(*p.shape)

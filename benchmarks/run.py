@@ -21,14 +21,15 @@ The variants of one case are compiled, then timed together in interleaved rounds
 that drifts of the machine's speed hit all of them alike; a step time is the median
 over rounds. ``--quick`` runs smaller trees, one model and fewer steps (about two
 minutes on 2 CPU cores); ``--smoke`` runs tiny cases, to check that everything runs.
-``--matrix`` runs only the matrix optimizers, Muon and Adafactor, on a transformer-shaped
-tree (24 blocks of q, k, v, o and MLP in and out matrices with their biases, and two
-layer norms each): gdtx packed (Muon also with ``ns_method="gram"``) and per-leaf,
-Optax (``contrib.muon``, ``adafactor``; jit + donate), torch (``Muon`` on the matrices
-with ``AdamW`` on the rest; ``Adafactor`` for-loop and foreach) and the bytes floor,
-with step and compile times; ``--matrix --smoke`` checks that it runs. ``--out DIR``
-writes ``DIR/results.json`` and ``DIR/results.png``. On a GPU the same
-script also reports achieved memory bandwidth as a fraction of the device's peak.
+``--matrix`` runs only the matrix optimizers, Muon, Adafactor and SM3, on a
+transformer-shaped tree (24 blocks of q, k, v, o and MLP in and out matrices with their
+biases, and two layer norms each): gdtx packed (Muon also with ``ns_method="gram"``) and
+per-leaf, Optax (``contrib.muon``, ``adafactor``, ``sm3``; jit + donate), torch
+(``Muon`` on the matrices with ``AdamW`` on the rest; ``Adafactor`` for-loop and
+foreach; no SM3) and the bytes floor, with step and compile times; ``--matrix
+--smoke`` checks that it runs. ``--out DIR`` writes ``DIR/results.json`` and
+``DIR/results.png``. On a GPU the same script also reports achieved memory bandwidth as a
+fraction of the device's peak.
 
 ``--frameworks`` times only training steps of Flax NNX and Equinox models, each in the
 frameworks' own loops with Optax and through gdtx's integrations (benchmarks/frameworks.py),
@@ -106,7 +107,7 @@ def optimizer_variants(algorithm: str, leaves: int, size: int, torch_variants: l
 
 
 def matrix_variants(algorithm: str, params: Any, torch_variants: list[str]):
-    """(library, variant, builder) for Muon or Adafactor on the transformer-shaped tree."""
+    """(library, variant, builder) for Muon, Adafactor or SM3 on the transformer-shaped tree."""
     mine = lambda: cases.matrix_optimizer_of(gdtx, algorithm)  # noqa: E731
     theirs = lambda: cases.matrix_optimizer_of(optax, algorithm)  # noqa: E731
     out: list[tuple[str, str, Build]] = [
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--matrix",
         action="store_true",
-        help="only the matrix optimizers (Muon, Adafactor) on a transformer-shaped tree",
+        help="only the matrix optimizers (Muon, Adafactor, SM3) on a transformer-shaped tree",
     )
     args = parser.parse_args(argv)
     if args.readme:
