@@ -801,7 +801,21 @@ class Adam(Optimizer):
         return p - alpha * d, s
 
 
-class AdamW(Adam):
+class DecoupledDecay:
+    """AdamW's decoupled decay after a class's ``direction`` d (Loshchilov & Hutter, 2019):
+    θ ← θ − α(d + λθ), with λ = ``self.decoupled`` on the leaves ``self.mask`` selects.
+    Listed first among the bases, its ``update_leaf`` replaces the optimizer's."""
+
+    decoupled: float
+    mask: Any
+
+    def update_leaf(self, key, p, g, s, alpha, t):
+        d, s = self.direction(g, s, t)  # type: ignore[attr-defined]
+        lam = self.decoupled if _mask(self.mask, key) else 0.0
+        return p - alpha * (d + lam * p), s
+
+
+class AdamW(DecoupledDecay, Adam):
     """AdamW (Loshchilov & Hutter, 2019, arXiv:1711.05101, Algorithm 2).
 
     Adam's m̂/(√v̂ + ε) from the plain gradient; θ ← θ − α(m̂/(√v̂ + ε) + λθ), the decay
@@ -815,11 +829,6 @@ class AdamW(Adam):
     ):
         super().__init__(learning_rate, b1, b2, eps, eps_root)
         self.decoupled, self.mask = weight_decay, mask
-
-    def update_leaf(self, key, p, g, s, alpha, t):
-        d, s = self.direction(g, s, t)
-        lam = self.decoupled if _mask(self.mask, key) else 0.0
-        return p - alpha * (d + lam * p), s
 
 
 def AMSGrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=None) -> Chain:

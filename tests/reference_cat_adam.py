@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from reference import Adamax, NAdam, Optimizer, _l2, _mask, _rate
+from reference import Adamax, DecoupledDecay, NAdam, Optimizer, _l2, _mask, _rate
 
 
 class RAdam(Optimizer):
@@ -78,7 +78,7 @@ class RAdam(Optimizer):
         return p - alpha * d, {"m": m, "v": v}
 
 
-class NAdamW(NAdam):
+class NAdamW(DecoupledDecay, NAdam):
     """NAdamW: NAdam (Dozat, 2016; :class:`reference.NAdam`'s direction n, ε_root inside
     the root) with AdamW's decoupled decay (Loshchilov & Hutter, 2019):
     θ ← θ − α(n/(√(v/(1 − β₂ᵗ) + ε_root) + ε) + λθ), λ on the leaves ``mask`` selects.
@@ -98,13 +98,8 @@ class NAdamW(NAdam):
         super().__init__(learning_rate, b1, b2, eps, momentum_decay, eps_root=eps_root)
         self.decoupled, self.mask = weight_decay, mask
 
-    def update_leaf(self, key, p, g, s, alpha, t):
-        d, s = self.direction(g, s, t)
-        lam = self.decoupled if _mask(self.mask, key) else 0.0
-        return p - alpha * (d + lam * p), s
 
-
-class AdamaxW(Adamax):
+class AdamaxW(DecoupledDecay, Adamax):
     """AdamaxW: Adamax (Kingma & Ba, 2015, §7.1; :class:`reference.Adamax`'s direction
     m/((1 − β₁ᵗ)u), or m/((1 − β₁ᵗ)(u + ε)) with ``eps_in_max=False``) with AdamW's
     decoupled decay: θ ← θ − α(m/((1 − β₁ᵗ)u) + λθ), λ on the leaves ``mask`` selects.
@@ -122,11 +117,6 @@ class AdamaxW(Adamax):
     ):
         super().__init__(learning_rate, b1, b2, eps, eps_in_max)
         self.decoupled, self.mask = weight_decay, mask
-
-    def update_leaf(self, key, p, g, s, alpha, t):
-        d, s = self.direction(g, s, t)
-        lam = self.decoupled if _mask(self.mask, key) else 0.0
-        return p - alpha * (d + lam * p), s
 
 
 class AdaBelief(Optimizer):
