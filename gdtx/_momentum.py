@@ -79,11 +79,13 @@ class NadamState(NamedTuple):
 
     Attributes:
         m: EWMA of g.
-        mu_prod: Π_t = μ₁·…·μ_t, the running product of the momentum schedule.
+        mu_prod: Π_t = μ₁·…·μ_t, the running product of the momentum schedule, or
+            ``None`` where nothing reads it: with a constant μ (Π_t = β₁ᵗ, from
+            :func:`correction_factor`) or without the bias corrections.
     """
 
     m: Any
-    mu_prod: jax.Array
+    mu_prod: jax.Array | None
 
 
 def momentum_schedule(decay: Any, momentum_decay: Any, t: jax.Array) -> jax.Array:
@@ -193,15 +195,17 @@ class NesterovEma(Transform):
             check_range("nesterov_ema", "momentum_decay", self.momentum_decay, 0.0)
 
     def init_state(self, params: Params) -> NadamState:
-        return NadamState(
-            m=zeros_like_tree(params, self.dtype), mu_prod=jnp.ones([], jnp.result_type(float))
-        )
+        scheduled = self.momentum_decay is not None and self.debias  # Π_t is read
+        mu_prod = jnp.ones([], jnp.result_type(float)) if scheduled else None
+        return NadamState(m=zeros_like_tree(params, self.dtype), mu_prod=mu_prod)
 
     def step(
         self, updates: Updates, state: NadamState, params: Params | None, ctx: Context
     ) -> tuple[Updates, NadamState]:
-        t = ctx.count.astype(state.mu_prod.dtype) + 1
-        mu_prod = state.mu_prod * momentum_schedule(self.decay, self.momentum_decay, t)  # Π_t
+        mu_prod = state.mu_prod
+        if mu_prod is not None:  # Π_t = Π_{t−1}·μ_t
+            t = ctx.count.astype(mu_prod.dtype) + 1
+            mu_prod = mu_prod * momentum_schedule(self.decay, self.momentum_decay, t)
         m = ewma_step(state.m, updates, self.decay)  # m ← β₁·m + (1−β₁)·g
         coef_g, coef_m = nesterov_coefficients(
             self.decay, ctx.count, self.momentum_decay, mu_prod, debias=self.debias
