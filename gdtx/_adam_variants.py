@@ -251,12 +251,12 @@ class ScaleByBelief(Transform):
         s = map_leaves(lambda s: s + hyper(self.eps_root, s.dtype), s)  # s ← s + ε_root
         c1 = correction_factor(self.b1, ctx.count)  # 1 − β₁ᵗ
         c2 = correction_factor(self.b2, ctx.count)  # 1 − β₂ᵗ
-        coef_g, coef_m = nesterov_coefficients(self.b1, ctx.count)  # constant μ = β₁
+        coefs = nesterov_coefficients(self.b1, ctx.count) if self.nesterov else None  # μ = β₁
 
         def direction(g: jax.Array, m: jax.Array, s: jax.Array) -> jax.Array:
             dt = m.dtype
             # m̂ = β₁m/(1−β₁ᵗ⁺¹) + (1−β₁)g/(1−β₁ᵗ) with Nesterov, else m/(1−β₁ᵗ)
-            m_hat = look_ahead(g, m, coef_g, coef_m) if self.nesterov else m / c1.astype(dt)
+            m_hat = m / c1.astype(dt) if coefs is None else look_ahead(g, m, *coefs)
             s_hat = s / c2.astype(s.dtype)  # ŝ = s/(1−β₂ᵗ), ε_root already in s
             return m_hat * inverse_root_leaf(s_hat, self.eps).astype(dt)  # m̂/(√ŝ + ε)
 
